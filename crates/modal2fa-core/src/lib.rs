@@ -1,0 +1,29 @@
+#![doc = include_str!("../README.md")]
+
+pub mod client_ip;
+pub mod crypto;
+pub mod error;
+pub mod lockout;
+pub mod machine;
+pub mod model;
+pub mod password;
+pub mod policy;
+pub mod ports;
+pub mod secret;
+pub mod services;
+pub mod settings;
+pub mod system;
+pub mod tokens;
+pub mod totp;
+
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use error::{ServiceError, ServiceResult};
+pub use machine::{LoginState, Outcome, Refusal};
+pub use model::{AuthMethod, RequestContext, User, UserId};
+pub use policy::{AuthPolicy, DefaultPolicy};
+pub use ports::{PortError, PortResult};
+pub use secret::{SecretString, ServerSecret};
+pub use services::{Modal2fa, Ports};
+pub use settings::Settings;

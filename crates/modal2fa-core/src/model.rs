@@ -1,0 +1,732 @@
+//! The domain model: users, factors, trusted devices, lockout entries, sessions, and the
+//! newtypes that parse untrusted input.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// A user's id, assigned by the [`UserStore`](crate::ports::UserStore).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub i64);
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for UserId {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.trim()
+            .parse::<i64>()
+            .map(UserId)
+            .map_err(|_| ParseError::new("user id", "must be a whole number"))
+    }
+}
+
+/// Why an untrusted value was refused; the message is fit to show to the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {reason}")]
+pub struct ParseError {
+    /// The name of the field, e.g. `username`.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+impl ParseError {
+    /// Builds an error for `field`.
+    pub const fn new(field: &'static str, reason: &'static str) -> Self {
+        Self { field, reason }
+    }
+}
+
+/// A username: 1–150 characters of letters, digits and `@ . + - _` (Django's rule), trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Username(String);
+
+impl Username {
+    /// Longest accepted username, in characters.
+    pub const MAX_LEN: usize = 150;
+
+    /// Parses untrusted input.
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let s = input.trim();
+        if s.is_empty() {
+            return Err(ParseError::new("username", "is required"));
+        }
+        if s.chars().count() > Self::MAX_LEN {
+            return Err(ParseError::new("username", "is longer than 150 characters"));
+        }
+        if !s
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '@' | '.' | '+' | '-' | '_'))
+        {
+            return Err(ParseError::new(
+                "username",
+                "may contain only letters, digits and @ . + - _",
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The username as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The case-folded form used for lookups and lockout keys.
+    pub fn canonical(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+impl TryFrom<String> for Username {
+    type Error = ParseError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Username> for String {
+    fn from(value: Username) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An email address: one `@`, a non-empty local part, a dotted domain, at most 254
+/// characters; the domain is lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    /// Parses untrusted input.
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let s = input.trim();
+        if s.is_empty() {
+            return Err(ParseError::new("email", "is required"));
+        }
+        if s.len() > 254 {
+            return Err(ParseError::new("email", "is longer than 254 characters"));
+        }
+        let (local, domain) = s
+            .rsplit_once('@')
+            .ok_or(ParseError::new("email", "must contain @"))?;
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.contains('@')
+            && !local.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !local_ok {
+            return Err(ParseError::new("email", "has an invalid part before @"));
+        }
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && domain
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+        if !domain_ok {
+            return Err(ParseError::new("email", "has an invalid domain"));
+        }
+        Ok(Self(format!("{local}@{}", domain.to_lowercase())))
+    }
+
+    /// The address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = ParseError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Email> for String {
+    fn from(value: Email) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A one-time code as typed: 6 to 8 digits; spaces and dashes are ignored.
+///
+/// `Debug` does not print the digits.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpCode(String);
+
+impl TotpCode {
+    /// Parses untrusted input.
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let digits: String = input
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect();
+        if digits.is_empty() {
+            return Err(ParseError::new("code", "is required"));
+        }
+        if !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(ParseError::new("code", "must contain digits only"));
+        }
+        if !(6..=8).contains(&digits.len()) {
+            return Err(ParseError::new("code", "must be 6 to 8 digits long"));
+        }
+        Ok(Self(digits))
+    }
+
+    /// The digits.
+    pub fn digits(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TotpCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TotpCode([redacted])")
+    }
+}
+
+/// How a session was authenticated (SPEC §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AuthMethod {
+    /// Password only (2FA did not apply, or the user has none and it is optional).
+    #[serde(rename = "password")]
+    Password,
+    /// Password plus a trusted-device cookie.
+    #[serde(rename = "cookie")]
+    Cookie,
+    /// Password plus a second factor.
+    #[serde(rename = "2fa")]
+    TwoFactor,
+    /// Sign in with Microsoft.
+    #[serde(rename = "microsoft")]
+    Microsoft,
+}
+
+impl AuthMethod {
+    /// Every method.
+    pub const ALL: [AuthMethod; 4] = [
+        AuthMethod::Password,
+        AuthMethod::Cookie,
+        AuthMethod::TwoFactor,
+        AuthMethod::Microsoft,
+    ];
+
+    /// The stable name stored in sessions and shown to admins.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Cookie => "cookie",
+            Self::TwoFactor => "2fa",
+            Self::Microsoft => "microsoft",
+        }
+    }
+}
+
+impl FromStr for AuthMethod {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or(ParseError::new(
+                "method",
+                "must be password, cookie, 2fa or microsoft",
+            ))
+    }
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A kind of second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FactorKind {
+    /// An authenticator app (RFC 6238).
+    Totp,
+    /// A passkey or security key.
+    WebAuthn,
+    /// A single-use recovery code.
+    RecoveryCode,
+}
+
+/// An account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Store-assigned id.
+    pub id: UserId,
+    /// Login name.
+    pub username: Username,
+    /// Address for invitations, resets and security notifications.
+    pub email: Option<Email>,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// PHC string (Argon2id) or Django `pbkdf2_sha256$…`; `None` until a password is set.
+    pub password_hash: Option<String>,
+    /// Inactive users cannot sign in.
+    pub is_active: bool,
+    /// Staff flag (as in Django).
+    pub is_staff: bool,
+    /// Superuser flag; the default admin permission.
+    pub is_superuser: bool,
+    /// When the account was created.
+    pub created_at: OffsetDateTime,
+    /// The last completed sign-in.
+    pub last_login: Option<OffsetDateTime>,
+    /// The last time the password was set.
+    pub password_changed_at: Option<OffsetDateTime>,
+}
+
+impl User {
+    /// "First Last", or the username when both are empty.
+    pub fn display_name(&self) -> String {
+        let full = format!("{} {}", self.first_name.trim(), self.last_name.trim());
+        let full = full.trim();
+        if full.is_empty() {
+            self.username.to_string()
+        } else {
+            full.to_owned()
+        }
+    }
+}
+
+/// A user to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// Login name (unique, case-insensitively).
+    pub username: Username,
+    /// Email address.
+    pub email: Option<Email>,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// Hash of the initial password, if any.
+    pub password_hash: Option<String>,
+    /// Staff flag.
+    pub is_staff: bool,
+    /// Superuser flag.
+    pub is_superuser: bool,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// When the initial password was set, if any.
+    pub password_changed_at: Option<OffsetDateTime>,
+}
+
+/// An authenticator-app enrolment. The secret is AEAD ciphertext bound to the user id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpDevice {
+    /// Store-assigned id.
+    pub id: i64,
+    /// Owner.
+    pub user_id: UserId,
+    /// Encrypted secret (see [`crate::crypto::SecretBox`]).
+    pub encrypted_secret: Vec<u8>,
+    /// Only a confirmed device counts as a factor.
+    pub confirmed: bool,
+    /// Highest time step ever accepted; codes at or below it are refused.
+    pub last_used_step: Option<i64>,
+    /// Enrolment time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A WebAuthn credential. `credential` is the verifier library's serialized form, opaque
+/// to the core and the stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebAuthnCredential {
+    /// Store-assigned id.
+    pub id: i64,
+    /// Owner.
+    pub user_id: UserId,
+    /// The user's name for it.
+    pub name: String,
+    /// The authenticator's credential id (unique across all users).
+    pub credential_id: Vec<u8>,
+    /// Serialized credential (public key and state), opaque.
+    pub credential: String,
+    /// Signature counter last seen.
+    pub sign_count: u32,
+    /// Transports reported at registration (`usb`, `internal`, …).
+    pub transports: Vec<String>,
+    /// Backup eligible flag.
+    pub backup_eligible: bool,
+    /// Backup state flag.
+    pub backup_state: bool,
+    /// Registration time.
+    pub created_at: OffsetDateTime,
+    /// Last successful use.
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// A WebAuthn credential to register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWebAuthnCredential {
+    /// Owner.
+    pub user_id: UserId,
+    /// The user's name for it.
+    pub name: String,
+    /// Credential id.
+    pub credential_id: Vec<u8>,
+    /// Serialized credential.
+    pub credential: String,
+    /// Initial counter.
+    pub sign_count: u32,
+    /// Transports.
+    pub transports: Vec<String>,
+    /// Backup eligible flag.
+    pub backup_eligible: bool,
+    /// Backup state flag.
+    pub backup_state: bool,
+    /// Registration time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A remembered browser: the cookie holds `id:key`; only SHA-256 of the key is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedDevice {
+    /// Random public id (the part before `:` in the cookie).
+    pub id: String,
+    /// Owner.
+    pub user_id: UserId,
+    /// The user's name for this device.
+    pub name: String,
+    /// SHA-256 of the current key.
+    pub key_hash: Vec<u8>,
+    /// SHA-256 of the key it replaced, to recognise a superseded (copied) cookie.
+    pub previous_key_hash: Option<Vec<u8>>,
+    /// When it was trusted.
+    pub created_at: OffsetDateTime,
+    /// Last sign-in with it.
+    pub last_used_at: OffsetDateTime,
+    /// IP of the last use.
+    pub last_ip: Option<IpAddr>,
+    /// Browser of the last use.
+    pub user_agent: String,
+}
+
+/// What a lockout counter is keyed on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum LockoutKey {
+    /// A username, case-folded (counts even for unknown users only when they exist; see SPEC §1.4).
+    User(String),
+    /// A client address (IPv6 addresses are bucketed by /64).
+    Ip(String),
+}
+
+impl LockoutKey {
+    /// The key for a username.
+    pub fn user(username: &Username) -> Self {
+        Self::User(username.canonical())
+    }
+
+    /// The key for a client address: IPv4 as is, IPv6 by its /64 network.
+    pub fn ip(ip: IpAddr) -> Self {
+        Self::Ip(crate::client_ip::bucket(ip))
+    }
+
+    /// `user:<name>` or `ip:<addr>`, the form stored and shown to admins.
+    pub fn as_storage_string(&self) -> String {
+        match self {
+            Self::User(u) => format!("user:{u}"),
+            Self::Ip(i) => format!("ip:{i}"),
+        }
+    }
+
+    /// Parses the form produced by [`Self::as_storage_string`].
+    pub fn from_storage_string(s: &str) -> Result<Self, ParseError> {
+        if let Some(u) = s.strip_prefix("user:") {
+            Ok(Self::User(u.to_owned()))
+        } else if let Some(i) = s.strip_prefix("ip:") {
+            Ok(Self::Ip(i.to_owned()))
+        } else {
+            Err(ParseError::new(
+                "lockout key",
+                "must start with user: or ip:",
+            ))
+        }
+    }
+}
+
+/// A failure counter and its lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockoutEntry {
+    /// What is counted.
+    pub key: LockoutKey,
+    /// Failures since the counter last started fresh.
+    pub failures: u32,
+    /// How many locks were set since the last success or clear (drives escalation).
+    pub lock_count: u32,
+    /// The most recent failure.
+    pub last_failure_at: OffsetDateTime,
+    /// Locked until this instant, if locked.
+    pub locked_until: Option<OffsetDateTime>,
+}
+
+/// A server-side session. The id itself is never stored, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// SHA-256 of the session id, hex.
+    pub id_hash: String,
+    /// Signed-in user, if any.
+    pub user_id: Option<UserId>,
+    /// How the user signed in.
+    pub method: Option<AuthMethod>,
+    /// Client address at creation.
+    pub ip: Option<IpAddr>,
+    /// Browser at creation.
+    pub user_agent: String,
+    /// Creation time (absolute timeout counts from here).
+    pub created_at: OffsetDateTime,
+    /// Last request (idle timeout counts from here).
+    pub last_seen_at: OffsetDateTime,
+    /// When the row may be purged.
+    pub expires_at: OffsetDateTime,
+    /// Serialized session state (JSON).
+    pub data: String,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Zero-based offset.
+    pub offset: u64,
+    /// Maximum rows.
+    pub limit: u64,
+}
+
+impl Page {
+    /// The first `limit` rows.
+    pub const fn first(limit: u64) -> Self {
+        Self { offset: 0, limit }
+    }
+}
+
+/// What happened, for the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    /// Password refused.
+    LoginFailed,
+    /// Refused because the user or IP is locked.
+    LoginLocked,
+    /// Correct password, but password login is not allowed for the user.
+    PasswordLoginRefused,
+    /// Password accepted; second factor pending.
+    PasswordAccepted,
+    /// Signed in (any method).
+    LoginSucceeded,
+    /// Second factor refused.
+    SecondFactorFailed,
+    /// A valid but already used code was replayed.
+    CodeReplayed,
+    /// Too many wrong codes; pending login destroyed.
+    SecondFactorAbandoned,
+    /// Pending login expired.
+    PendingExpired,
+    /// Pending login cancelled.
+    PendingCancelled,
+    /// A superseded trusted-device cookie was presented; the device was revoked.
+    TrustedDeviceTheft,
+    /// A step-up was started.
+    StepUpStarted,
+    /// Signed out.
+    Logout,
+    /// A factor was added.
+    FactorAdded,
+    /// A factor was removed.
+    FactorRemoved,
+    /// A device was trusted.
+    TrustedDeviceAdded,
+    /// A trusted device was removed.
+    TrustedDeviceRemoved,
+    /// Password changed or set.
+    PasswordChanged,
+    /// A lockout was cleared by an admin.
+    LockoutCleared,
+    /// A session was ended by an admin.
+    SessionEnded,
+    /// An admin reset a user's 2FA.
+    TwoFactorReset,
+    /// A recovery code was used.
+    RecoveryCodeUsed,
+    /// Microsoft sign-in refused.
+    MicrosoftRefused,
+    /// An administrator created or invited a user.
+    UserInvited,
+}
+
+/// An audit event. Never carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// When.
+    pub at: OffsetDateTime,
+    /// What.
+    pub kind: AuditKind,
+    /// Whose account, when known.
+    pub user_id: Option<UserId>,
+    /// The username as typed, when relevant (never a password).
+    pub username: Option<String>,
+    /// Client address.
+    pub ip: Option<IpAddr>,
+    /// Browser.
+    pub user_agent: Option<String>,
+    /// Factor or method involved.
+    pub detail: Option<String>,
+}
+
+/// A change to an account's security that the owner is told about (SPEC §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityEventKind {
+    /// A passkey was added.
+    PasskeyAdded,
+    /// A passkey was removed.
+    PasskeyRemoved,
+    /// An authenticator app was added or changed.
+    TotpAdded,
+    /// The authenticator app was removed.
+    TotpRemoved,
+    /// A device was trusted.
+    TrustedDeviceAdded,
+    /// A trusted device was removed.
+    TrustedDeviceRemoved,
+    /// All second factors were removed by the user.
+    TwoFactorRemoved,
+    /// An administrator reset the user's second factors.
+    TwoFactorResetByAdmin,
+    /// The password changed.
+    PasswordChanged,
+    /// A valid code was replayed (possible theft).
+    CodeReplayed,
+    /// A superseded trusted-device cookie was presented (possible theft).
+    TrustedDeviceCookieReused,
+    /// A recovery code was used.
+    RecoveryCodeUsed,
+}
+
+/// Where a request came from, as the web layer saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    /// Resolved client address (see [`crate::client_ip`]).
+    pub ip: IpAddr,
+    /// `User-Agent`, truncated to 512 characters.
+    pub user_agent: String,
+    /// Request path (for policy hooks that vary by URL).
+    pub path: String,
+}
+
+impl RequestContext {
+    /// Builds a context, truncating the user agent.
+    pub fn new(ip: IpAddr, user_agent: &str, path: &str) -> Self {
+        Self {
+            ip,
+            user_agent: user_agent.chars().take(512).collect(),
+            path: path.to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_trimmed_and_checked() {
+        assert_eq!(Username::parse("  alice ").unwrap().as_str(), "alice");
+        assert_eq!(
+            Username::parse("a.b+c-d_e@x").unwrap().as_str(),
+            "a.b+c-d_e@x"
+        );
+        assert!(Username::parse("").is_err());
+        assert!(Username::parse("   ").is_err());
+        assert!(Username::parse("has space").is_err());
+        assert!(Username::parse("semi;colon").is_err());
+        assert!(Username::parse(&"a".repeat(151)).is_err());
+        assert!(Username::parse(&"a".repeat(150)).is_ok());
+        assert_eq!(Username::parse("Alice").unwrap().canonical(), "alice");
+    }
+
+    #[test]
+    fn emails_are_checked_and_their_domain_lower_cased() {
+        assert_eq!(
+            Email::parse(" Bob@Example.COM ").unwrap().as_str(),
+            "Bob@example.com"
+        );
+        for bad in [
+            "",
+            "bob",
+            "@x.com",
+            "bob@",
+            "bob@x",
+            "bob@.x.com",
+            "bob@x..com",
+            "b ob@x.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn totp_codes_accept_six_to_eight_digits_with_spaces() {
+        assert_eq!(TotpCode::parse("123 456").unwrap().digits(), "123456");
+        assert_eq!(TotpCode::parse("1234-5678").unwrap().digits(), "12345678");
+        assert!(TotpCode::parse("12345").is_err());
+        assert!(TotpCode::parse("123456789").is_err());
+        assert!(TotpCode::parse("12345a").is_err());
+        assert!(TotpCode::parse("").is_err());
+        assert!(!format!("{:?}", TotpCode::parse("123456").unwrap()).contains("123456"));
+    }
+
+    #[test]
+    fn auth_methods_round_trip_through_their_names() {
+        for m in AuthMethod::ALL {
+            assert_eq!(m.as_str().parse::<AuthMethod>().unwrap(), m);
+            assert_eq!(
+                serde_json::to_string(&m).unwrap(),
+                format!("\"{}\"", m.as_str())
+            );
+        }
+        assert!("sms".parse::<AuthMethod>().is_err());
+    }
+
+    #[test]
+    fn lockout_keys_round_trip_through_their_storage_form() {
+        for k in [
+            LockoutKey::User("alice".into()),
+            LockoutKey::Ip("10.0.0.1".into()),
+        ] {
+            assert_eq!(
+                LockoutKey::from_storage_string(&k.as_storage_string()).unwrap(),
+                k
+            );
+        }
+        assert!(LockoutKey::from_storage_string("x").is_err());
+    }
+}

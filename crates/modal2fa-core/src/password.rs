@@ -1,0 +1,389 @@
+//! Password hashing: Argon2id in PHC strings by default, PBKDF2-SHA256 in Django's format
+//! for compatibility; Django hashes are verified and reported for upgrade on login.
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Params, Version};
+use data_encoding::BASE64;
+use sha2::Sha256;
+
+use crate::model::{ParseError, User};
+use crate::ports::SecretGenerator;
+use crate::secret::{SecretString, constant_time_eq};
+
+/// Which hash new passwords get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordHashing {
+    /// Argon2id (RFC 9106) with the given cost.
+    Argon2id {
+        /// Memory in KiB.
+        memory_kib: u32,
+        /// Passes.
+        iterations: u32,
+        /// Lanes.
+        parallelism: u32,
+    },
+    /// PBKDF2-HMAC-SHA256 in Django's `pbkdf2_sha256$iterations$salt$hash` format.
+    Pbkdf2Sha256 {
+        /// Iteration count.
+        iterations: u32,
+    },
+}
+
+impl Default for PasswordHashing {
+    /// Argon2id with OWASP's parameters: 19 MiB, 2 passes, 1 lane.
+    fn default() -> Self {
+        Self::Argon2id {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+/// The outcome of a verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordCheck {
+    /// The password does not match (or the stored hash is unusable).
+    Invalid,
+    /// It matches; `needs_upgrade` when the stored hash is not in the configured scheme.
+    Valid {
+        /// Rehash and store with the configured scheme.
+        needs_upgrade: bool,
+    },
+}
+
+/// Hashing failed (an invalid configuration).
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+/// Longest accepted password in bytes, so hashing cost stays bounded.
+pub const MAX_PASSWORD_BYTES: usize = 4096;
+/// Shortest accepted new password in characters (NIST SP 800-63B: at least 8).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Hashes and verifies passwords.
+#[derive(Debug)]
+pub struct PasswordHasher {
+    scheme: PasswordHashing,
+    dummy: OnceLock<String>,
+}
+
+impl PasswordHasher {
+    /// A hasher producing `scheme`.
+    pub fn new(scheme: PasswordHashing) -> Self {
+        Self {
+            scheme,
+            dummy: OnceLock::new(),
+        }
+    }
+
+    /// The configured scheme.
+    pub fn scheme(&self) -> PasswordHashing {
+        self.scheme
+    }
+
+    fn argon2(
+        memory_kib: u32,
+        iterations: u32,
+        parallelism: u32,
+    ) -> Result<Argon2<'static>, HashError> {
+        let params = Params::new(memory_kib, iterations, parallelism, None)
+            .map_err(|e| HashError(e.to_string()))?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+
+    /// Hashes a password with a fresh salt from `rng`.
+    pub fn hash(
+        &self,
+        password: &SecretString,
+        rng: &dyn SecretGenerator,
+    ) -> Result<String, HashError> {
+        match self.scheme {
+            PasswordHashing::Argon2id {
+                memory_kib,
+                iterations,
+                parallelism,
+            } => {
+                let mut salt = [0u8; 16];
+                rng.fill(&mut salt);
+                let hash = Self::argon2(memory_kib, iterations, parallelism)?
+                    .hash_password_with_salt(password.expose().as_bytes(), &salt)
+                    .map_err(|e| HashError(e.to_string()))?;
+                Ok(hash.to_string())
+            }
+            PasswordHashing::Pbkdf2Sha256 { iterations } => {
+                const ALPHABET: &[u8] =
+                    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+                let mut raw = [0u8; 22];
+                rng.fill(&mut raw);
+                let salt: String = raw
+                    .iter()
+                    .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+                    .collect();
+                Ok(django_pbkdf2(password.expose(), &salt, iterations.max(1)))
+            }
+        }
+    }
+
+    /// Verifies a password against a stored hash of any supported scheme.
+    pub fn verify(&self, password: &SecretString, stored: &str) -> PasswordCheck {
+        let pwd = password.expose();
+        if pwd.len() > MAX_PASSWORD_BYTES {
+            return PasswordCheck::Invalid;
+        }
+        if let Some(rest) = stored.strip_prefix("pbkdf2_sha256$") {
+            let mut parts = rest.splitn(3, '$');
+            let (Some(iter), Some(salt), Some(_)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return PasswordCheck::Invalid;
+            };
+            let Ok(iterations) = iter.parse::<u32>() else {
+                return PasswordCheck::Invalid;
+            };
+            if iterations == 0 || iterations > 10_000_000 {
+                return PasswordCheck::Invalid;
+            }
+            let computed = django_pbkdf2(pwd, salt, iterations);
+            if !constant_time_eq(computed.as_bytes(), stored.as_bytes()) {
+                return PasswordCheck::Invalid;
+            }
+            let needs_upgrade = self.scheme != PasswordHashing::Pbkdf2Sha256 { iterations };
+            return PasswordCheck::Valid { needs_upgrade };
+        }
+        // Django's Argon2PasswordHasher writes "argon2$argon2id$v=19$…".
+        let (phc, from_django) = match stored.strip_prefix("argon2$") {
+            Some(rest) => (format!("${rest}"), true),
+            None => (stored.to_owned(), false),
+        };
+        let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(&phc) else {
+            return PasswordCheck::Invalid;
+        };
+        let Ok(params) = Params::try_from(&parsed) else {
+            return PasswordCheck::Invalid;
+        };
+        let algorithm = match parsed.algorithm.as_str() {
+            "argon2id" => Algorithm::Argon2id,
+            "argon2i" => Algorithm::Argon2i,
+            "argon2d" => Algorithm::Argon2d,
+            _ => return PasswordCheck::Invalid,
+        };
+        let verifier = Argon2::new(algorithm, Version::V0x13, params.clone());
+        if verifier.verify_password(pwd.as_bytes(), &parsed).is_err() {
+            return PasswordCheck::Invalid;
+        }
+        let current = matches!(self.scheme, PasswordHashing::Argon2id { memory_kib, iterations, parallelism }
+            if algorithm == Algorithm::Argon2id
+                && params.m_cost() == memory_kib
+                && params.t_cost() == iterations
+                && params.p_cost() == parallelism);
+        PasswordCheck::Valid {
+            needs_upgrade: from_django || !current,
+        }
+    }
+
+    /// Spends the same time as verifying a real password, for unknown or locked users,
+    /// so response time does not reveal whether an account exists.
+    pub fn dummy_verify(&self, password: &SecretString, rng: &dyn SecretGenerator) {
+        let dummy = self.dummy.get_or_init(|| {
+            self.hash(&SecretString::new("modal2fa-dummy-password"), rng)
+                .unwrap_or_default()
+        });
+        let _ = self.verify(password, dummy);
+    }
+}
+
+fn django_pbkdf2(password: &str, salt: &str, iterations: u32) -> String {
+    let mut out = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt.as_bytes(), iterations, &mut out);
+    format!("pbkdf2_sha256${iterations}${salt}${}", BASE64.encode(&out))
+}
+
+/// Checks a new password: 8 to 4096 bytes, not the username, not all one character.
+pub fn validate_new_password(
+    password: &SecretString,
+    user: Option<&User>,
+) -> Result<(), ParseError> {
+    let p = password.expose();
+    if p.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ParseError::new(
+            "password",
+            "must be at least 8 characters long",
+        ));
+    }
+    if p.len() > MAX_PASSWORD_BYTES {
+        return Err(ParseError::new(
+            "password",
+            "must be at most 4096 bytes long",
+        ));
+    }
+    let mut chars = p.chars();
+    let first = chars.next();
+    if chars.all(|c| Some(c) == first) {
+        return Err(ParseError::new("password", "must not repeat one character"));
+    }
+    if let Some(u) = user {
+        let lower = p.to_lowercase();
+        if lower == u.username.canonical()
+            || u.email
+                .as_ref()
+                .is_some_and(|e| e.as_str().to_lowercase() == lower)
+        {
+            return Err(ParseError::new(
+                "password",
+                "must not be your username or email",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::SequenceRandom;
+
+    fn cheap_argon() -> PasswordHashing {
+        PasswordHashing::Argon2id {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        }
+    }
+
+    #[test]
+    fn the_default_is_argon2id_with_owasp_parameters_in_a_phc_string() {
+        let rng = SequenceRandom::new(3);
+        let h = PasswordHasher::new(PasswordHashing::default());
+        let hash = h.hash(&"correct horse".into(), &rng).unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert_eq!(
+            h.verify(&"correct horse".into(), &hash),
+            PasswordCheck::Valid {
+                needs_upgrade: false
+            }
+        );
+        assert_eq!(
+            h.verify(&"wrong horse".into(), &hash),
+            PasswordCheck::Invalid
+        );
+    }
+
+    #[test]
+    fn a_django_pbkdf2_hash_verifies_and_asks_for_an_upgrade() {
+        // Python: base64(hashlib.pbkdf2_hmac("sha256", b"hunter2", b"abcdefghijklmnopqrstuv", 1000)).
+        let stored = "pbkdf2_sha256$1000$abcdefghijklmnopqrstuv$qkObPPK9rP0GubfMXjglDC6HALWE6Op/eMHGy+WlhjE=";
+        let h = PasswordHasher::new(cheap_argon());
+        assert_eq!(
+            h.verify(&"hunter2".into(), stored),
+            PasswordCheck::Valid {
+                needs_upgrade: true
+            }
+        );
+        assert_eq!(h.verify(&"hunter3".into(), stored), PasswordCheck::Invalid);
+        let same = PasswordHasher::new(PasswordHashing::Pbkdf2Sha256 { iterations: 1000 });
+        assert_eq!(
+            same.verify(&"hunter2".into(), stored),
+            PasswordCheck::Valid {
+                needs_upgrade: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_known_django_hash_verifies() {
+        // Reference value computed with Python: hashlib.pbkdf2_hmac('sha256', b'password', b'salt', 1), base64.
+        let stored = "pbkdf2_sha256$1$salt$Eg+2z/z4syxD5yJSVsT4N6hlSMkszDVICAWYfLcL4Xs=";
+        let h = PasswordHasher::new(cheap_argon());
+        assert_eq!(
+            h.verify(&"password".into(), stored),
+            PasswordCheck::Valid {
+                needs_upgrade: true
+            }
+        );
+    }
+
+    #[test]
+    fn pbkdf2_hashing_writes_django_format() {
+        let rng = SequenceRandom::new(3);
+        let h = PasswordHasher::new(PasswordHashing::Pbkdf2Sha256 { iterations: 1000 });
+        let hash = h.hash(&"secret pw".into(), &rng).unwrap();
+        assert!(hash.starts_with("pbkdf2_sha256$1000$"));
+        assert_eq!(hash.split('$').count(), 4);
+        assert_eq!(
+            h.verify(&"secret pw".into(), &hash),
+            PasswordCheck::Valid {
+                needs_upgrade: false
+            }
+        );
+    }
+
+    #[test]
+    fn an_argon2_hash_with_other_parameters_asks_for_an_upgrade() {
+        let rng = SequenceRandom::new(3);
+        let old = PasswordHasher::new(cheap_argon())
+            .hash(&"pw12345678".into(), &rng)
+            .unwrap();
+        let h = PasswordHasher::new(PasswordHashing::Argon2id {
+            memory_kib: 128,
+            iterations: 1,
+            parallelism: 1,
+        });
+        assert_eq!(
+            h.verify(&"pw12345678".into(), &old),
+            PasswordCheck::Valid {
+                needs_upgrade: true
+            }
+        );
+        let django = format!("argon2{}", old);
+        let django = django.replacen("argon2$argon2id", "argon2$argon2id", 1);
+        assert_eq!(
+            PasswordHasher::new(cheap_argon()).verify(&"pw12345678".into(), &django),
+            PasswordCheck::Valid {
+                needs_upgrade: true
+            }
+        );
+    }
+
+    #[test]
+    fn garbage_hashes_and_oversized_passwords_never_verify() {
+        let h = PasswordHasher::new(cheap_argon());
+        for stored in [
+            "",
+            "!",
+            "pbkdf2_sha256$x$y$z",
+            "pbkdf2_sha256$0$s$h",
+            "$argon2id$nonsense",
+            "md5$x$y",
+        ] {
+            assert_eq!(
+                h.verify(&"pw".into(), stored),
+                PasswordCheck::Invalid,
+                "{stored}"
+            );
+        }
+        let rng = SequenceRandom::new(3);
+        let long = "x".repeat(MAX_PASSWORD_BYTES + 1);
+        let hash = PasswordHasher::new(PasswordHashing::Pbkdf2Sha256 { iterations: 1 })
+            .hash(&long.as_str().into(), &rng)
+            .unwrap();
+        assert_eq!(
+            h.verify(&long.as_str().into(), &hash),
+            PasswordCheck::Invalid
+        );
+        h.dummy_verify(&"anything".into(), &rng);
+    }
+
+    #[test]
+    fn new_passwords_are_checked() {
+        assert!(validate_new_password(&"short".into(), None).is_err());
+        assert!(validate_new_password(&"aaaaaaaaaa".into(), None).is_err());
+        assert!(validate_new_password(&"a fine passphrase".into(), None).is_ok());
+        assert!(validate_new_password(&"x".repeat(5000).into(), None).is_err());
+    }
+}

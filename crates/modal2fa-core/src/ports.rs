@@ -1,0 +1,322 @@
+//! Ports: the traits adapters implement. Every trait is object safe and used as
+//! `Arc<dyn Port>`. Each contract below is executed against every adapter by the suites in
+//! `modal2fa-test-support`.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::lockout::LockoutRule;
+use crate::model::{
+    AuditEvent, Email, LockoutEntry, LockoutKey, NewUser, NewWebAuthnCredential, Page,
+    SecurityEventKind, SessionRecord, TotpDevice, TrustedDevice, User, UserId, Username,
+    WebAuthnCredential,
+};
+use crate::secret::SecretString;
+
+/// Any error, boxed, as the cause of an infrastructure failure.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What can go wrong in an adapter, mapped at its boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    /// A uniqueness rule was violated (a duplicate username, credential id, …).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The row to change does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The backing service cannot be reached; retrying later may work.
+    #[error("service unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else.
+    #[error("unexpected adapter failure")]
+    Unexpected(#[source] BoxError),
+}
+
+/// Result of a port call.
+pub type PortResult<T> = Result<T, PortError>;
+
+/// The current time. Core code never reads the system clock directly.
+pub trait Clock: Send + Sync {
+    /// Now, in UTC.
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// Cryptographically secure randomness. Core code never reads an ambient RNG.
+pub trait SecretGenerator: Send + Sync {
+    /// Fills `buf` with random bytes.
+    fn fill(&self, buf: &mut [u8]);
+}
+
+/// Accounts.
+///
+/// Contract: usernames are unique case-insensitively ([`PortError::Conflict`] on create);
+/// lookups by username and email are case-insensitive; `update` of a missing id is
+/// [`PortError::NotFound`]; ids are assigned by the store and never reused.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// The user with this id.
+    async fn find_by_id(&self, id: UserId) -> PortResult<Option<User>>;
+    /// The user with this username, ignoring case.
+    async fn find_by_username(&self, username: &Username) -> PortResult<Option<User>>;
+    /// The users with this email, ignoring case, oldest first.
+    async fn find_by_email(&self, email: &Email) -> PortResult<Vec<User>>;
+    /// Creates a user and returns it with its id.
+    async fn create(&self, user: NewUser) -> PortResult<User>;
+    /// Replaces every field of an existing user.
+    async fn update(&self, user: &User) -> PortResult<()>;
+    /// Users ordered by id.
+    async fn list(&self, page: Page) -> PortResult<Vec<User>>;
+    /// Number of users.
+    async fn count(&self) -> PortResult<u64>;
+}
+
+/// Second factors: TOTP devices, WebAuthn credentials, recovery codes.
+///
+/// Contract:
+/// - `advance_totp_step(device, step)` sets the device's last used step to `step` and
+///   returns `true` only if the stored step is absent or smaller — atomically, so of any
+///   number of concurrent calls with the same step exactly one returns `true`.
+/// - `confirm_totp(device, step)` marks an unconfirmed device confirmed with last step
+///   `step`, deletes the user's other TOTP devices, and returns `true`; it returns `false`
+///   (changing nothing) if the device is missing or already confirmed.
+/// - WebAuthn credential ids are unique across all users ([`PortError::Conflict`]).
+/// - `consume_recovery_code` deletes the matching code and returns `true` at most once per
+///   code, even under concurrency; `replace_recovery_codes` removes the previous set.
+#[async_trait]
+pub trait FactorStore: Send + Sync {
+    /// The user's TOTP devices, confirmed or not, oldest first.
+    async fn totp_devices(&self, user: UserId) -> PortResult<Vec<TotpDevice>>;
+    /// Adds an unconfirmed device holding an encrypted secret.
+    async fn add_totp(
+        &self,
+        user: UserId,
+        encrypted_secret: Vec<u8>,
+        at: OffsetDateTime,
+    ) -> PortResult<TotpDevice>;
+    /// Confirms a device (see the contract).
+    async fn confirm_totp(&self, device: i64, step: i64) -> PortResult<bool>;
+    /// Compare-and-set of the last used step (see the contract).
+    async fn advance_totp_step(&self, device: i64, step: i64) -> PortResult<bool>;
+    /// Deletes every TOTP device of the user; returns how many.
+    async fn delete_totp(&self, user: UserId) -> PortResult<u64>;
+    /// The user's WebAuthn credentials, oldest first.
+    async fn webauthn_credentials(&self, user: UserId) -> PortResult<Vec<WebAuthnCredential>>;
+    /// The credential with this authenticator credential id, whoever owns it.
+    async fn find_webauthn(&self, credential_id: &[u8]) -> PortResult<Option<WebAuthnCredential>>;
+    /// Registers a credential.
+    async fn add_webauthn(
+        &self,
+        credential: NewWebAuthnCredential,
+    ) -> PortResult<WebAuthnCredential>;
+    /// Records a use: new counter, backup state, serialized credential, time.
+    async fn update_webauthn_use(
+        &self,
+        id: i64,
+        sign_count: u32,
+        backup_state: bool,
+        credential: String,
+        at: OffsetDateTime,
+    ) -> PortResult<bool>;
+    /// Renames one of the user's credentials; `false` if not theirs.
+    async fn rename_webauthn(&self, user: UserId, id: i64, name: &str) -> PortResult<bool>;
+    /// Deletes one of the user's credentials; `false` if not theirs.
+    async fn delete_webauthn(&self, user: UserId, id: i64) -> PortResult<bool>;
+    /// Deletes all of the user's credentials; returns how many.
+    async fn delete_all_webauthn(&self, user: UserId) -> PortResult<u64>;
+    /// Replaces the user's recovery codes with these keyed hashes.
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        hashes: Vec<Vec<u8>>,
+        at: OffsetDateTime,
+    ) -> PortResult<()>;
+    /// Uses up one code (see the contract).
+    async fn consume_recovery_code(&self, user: UserId, hash: &[u8]) -> PortResult<bool>;
+    /// How many unused codes the user has.
+    async fn count_recovery_codes(&self, user: UserId) -> PortResult<u64>;
+}
+
+/// Trusted devices.
+///
+/// Contract: `rotate` replaces the key hash with `new_hash` (keeping the replaced hash as
+/// `previous_key_hash`) and records the use, only if the stored hash equals
+/// `expected_hash` — atomically, so of concurrent rotations from one value exactly one
+/// succeeds. `list` is ordered by last use, most recent first.
+#[async_trait]
+pub trait TrustedDeviceStore: Send + Sync {
+    /// The user's devices, most recently used first.
+    async fn list(&self, user: UserId) -> PortResult<Vec<TrustedDevice>>;
+    /// The device with this public id.
+    async fn find(&self, id: &str) -> PortResult<Option<TrustedDevice>>;
+    /// Stores a new device ([`PortError::Conflict`] on a duplicate id).
+    async fn insert(&self, device: TrustedDevice) -> PortResult<()>;
+    /// Compare-and-set rotation (see the contract).
+    async fn rotate(
+        &self,
+        id: &str,
+        expected_hash: &[u8],
+        new_hash: Vec<u8>,
+        at: OffsetDateTime,
+        ip: Option<IpAddr>,
+        user_agent: &str,
+    ) -> PortResult<bool>;
+    /// Deletes one of the user's devices; `false` if not theirs.
+    async fn delete(&self, user: UserId, id: &str) -> PortResult<bool>;
+    /// Deletes all of the user's devices; returns how many.
+    async fn delete_all(&self, user: UserId) -> PortResult<u64>;
+}
+
+/// Lockout counters.
+///
+/// Contract: `record_failure` applies [`crate::lockout::apply_failure`] to the stored
+/// entry (or none) and stores the result atomically: `n` concurrent calls from any
+/// number of processes leave the counter exactly `n` higher, and return the entry as
+/// each call left it. `purge_expired` deletes the entries whose last failure and lock end
+/// (if any) are both before `cutoff` (a cutoff is always at or before `now`). `list` is ordered by last failure, newest first.
+#[async_trait]
+pub trait LockoutStore: Send + Sync {
+    /// The entry for a key.
+    async fn get(&self, key: &LockoutKey) -> PortResult<Option<LockoutEntry>>;
+    /// Counts one failure (see the contract).
+    async fn record_failure(
+        &self,
+        key: &LockoutKey,
+        now: OffsetDateTime,
+        rule: LockoutRule,
+    ) -> PortResult<LockoutEntry>;
+    /// Removes a key's entry, lifting its lock; `false` if there was none.
+    async fn clear(&self, key: &LockoutKey) -> PortResult<bool>;
+    /// A page of entries.
+    async fn list(&self, page: Page) -> PortResult<Vec<LockoutEntry>>;
+    /// Deletes stale entries; returns how many.
+    async fn purge_expired(&self, cutoff: OffsetDateTime) -> PortResult<u64>;
+}
+
+/// Server-side sessions, keyed by the SHA-256 of the session id.
+///
+/// Contract: `save` inserts or replaces; `renew` atomically removes `old` and stores `new`;
+/// `list_active` returns sessions with a user whose expiry is after `now`, newest first;
+/// `delete_for_user` ends every session of a user at once; `purge_expired` deletes
+/// sessions whose expiry is at or before `now`.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// The session with this id hash, expired or not.
+    async fn load(&self, id_hash: &str) -> PortResult<Option<SessionRecord>>;
+    /// Inserts or replaces.
+    async fn save(&self, record: &SessionRecord) -> PortResult<()>;
+    /// Replaces `old_hash` by `record` (a new id for the same session).
+    async fn renew(&self, old_hash: &str, record: &SessionRecord) -> PortResult<()>;
+    /// Deletes one session; `false` if there was none.
+    async fn delete(&self, id_hash: &str) -> PortResult<bool>;
+    /// A page of signed-in, unexpired sessions, newest first.
+    async fn list_active(&self, now: OffsetDateTime, page: Page) -> PortResult<Vec<SessionRecord>>;
+    /// Deletes every session of a user; returns how many.
+    async fn delete_for_user(&self, user: UserId) -> PortResult<u64>;
+    /// Deletes expired sessions; returns how many.
+    async fn purge_expired(&self, now: OffsetDateTime) -> PortResult<u64>;
+}
+
+/// A message to a user.
+#[derive(Debug, Clone)]
+pub enum Notification {
+    /// "Welcome <username>, set your password": an invitation link.
+    Invitation {
+        /// The invited user.
+        user: User,
+        /// The full link.
+        link: SecretString,
+    },
+    /// A password-reset link.
+    PasswordReset {
+        /// The user.
+        user: User,
+        /// The full link.
+        link: SecretString,
+    },
+    /// Something changed in the account's security.
+    SecurityChange {
+        /// The account owner.
+        user: User,
+        /// What changed.
+        kind: SecurityEventKind,
+        /// When.
+        at: OffsetDateTime,
+        /// From where.
+        ip: Option<IpAddr>,
+        /// With which browser.
+        user_agent: String,
+    },
+}
+
+/// Sends notifications (email). Contract: returns only after the message was handed over
+/// (or failed); a failure is reported, never panics.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Sends one notification.
+    async fn send(&self, notification: Notification) -> PortResult<()>;
+}
+
+/// Claims of an external sign-in (Microsoft Entra), already validated by the adapter
+/// (signature, issuer, audience, expiry, nonce).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExternalClaims {
+    /// `tid`: the tenant that issued the token.
+    pub tenant_id: String,
+    /// `oid`: the user's object id in that tenant.
+    pub object_id: String,
+    /// `iss`.
+    pub issuer: String,
+    /// `preferred_username`.
+    pub preferred_username: Option<String>,
+    /// `email`.
+    pub email: Option<String>,
+    /// `acct`: 0 member, 1 guest.
+    pub acct: Option<u8>,
+    /// `idp`: the identity provider that authenticated a guest.
+    pub idp: Option<String>,
+    /// `amr`: authentication methods.
+    pub amr: Vec<String>,
+    /// `auth_time`.
+    pub auth_time: Option<OffsetDateTime>,
+}
+
+/// The start of an external sign-in: where to send the browser, and what to keep in the
+/// session to finish it.
+#[derive(Debug, Clone)]
+pub struct AuthorizationRequest {
+    /// The provider URL to redirect to.
+    pub url: String,
+    /// `state`, compared on return.
+    pub state: SecretString,
+    /// `nonce`, compared with the ID token.
+    pub nonce: SecretString,
+    /// PKCE verifier.
+    pub pkce_verifier: SecretString,
+}
+
+/// An external identity provider (Microsoft Entra ID by default).
+#[async_trait]
+pub trait IdentityProvider: Send + Sync {
+    /// Starts an authorization-code flow with state, nonce and PKCE.
+    async fn authorization_request(&self, redirect_uri: &str) -> PortResult<AuthorizationRequest>;
+    /// Exchanges the code and validates the ID token against `nonce`.
+    async fn exchange(
+        &self,
+        code: &str,
+        pkce_verifier: &SecretString,
+        nonce: &SecretString,
+        redirect_uri: &str,
+    ) -> PortResult<ExternalClaims>;
+}
+
+/// The audit log. Contract: `record` appends; `list` returns the newest first.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends an event.
+    async fn record(&self, event: AuditEvent) -> PortResult<()>;
+    /// A page of events, newest first.
+    async fn list(&self, page: Page) -> PortResult<Vec<AuditEvent>>;
+}

@@ -1,0 +1,325 @@
+//! Passwords, reset links and invitations (SPEC §4).
+
+use std::sync::Arc;
+
+use super::login::{LoginReport, PasswordLogin};
+use super::{Context, LoginService};
+use crate::error::{ServiceError, ServiceResult};
+use crate::machine::LoginState;
+use crate::model::{
+    AuditKind, Email, LockoutKey, NewUser, RequestContext, SecurityEventKind, User, Username,
+};
+use crate::password::{PasswordCheck, validate_new_password};
+use crate::ports::Notification;
+use crate::secret::SecretString;
+use crate::tokens::{LinkPurpose, ParsedLink};
+
+/// An account to create (CLI or admin).
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// Login name.
+    pub username: String,
+    /// Email, optional.
+    pub email: Option<String>,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// Initial password; `None` leaves it unset (invitation).
+    pub password: Option<SecretString>,
+    /// Superuser flag.
+    pub superuser: bool,
+}
+
+/// An invitation to send.
+#[derive(Debug, Clone)]
+pub struct InviteRequest {
+    /// The address; it becomes the username.
+    pub email: String,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+}
+
+/// Passwords, resets and invitations.
+#[derive(Clone)]
+pub struct AccountService(pub(crate) Arc<Context>);
+
+impl AccountService {
+    /// Creates an account (the CLI's `user create`, or an admin). Checks every field
+    /// before writing anything.
+    pub async fn create_user(&self, account: NewAccount) -> ServiceResult<User> {
+        let c = &self.0;
+        let username = Username::parse(&account.username)?;
+        let email = account
+            .email
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+            .map(Email::parse)
+            .transpose()?;
+        let password_hash = match &account.password {
+            Some(p) => {
+                validate_new_password(p, None)?;
+                if p.expose().to_lowercase() == username.canonical() {
+                    return Err(crate::model::ParseError::new(
+                        "password",
+                        "must not be your username or email",
+                    )
+                    .into());
+                }
+                Some(
+                    c.hasher
+                        .hash(p, c.ports.random.as_ref())
+                        .map_err(|e| ServiceError::Unexpected(Box::new(e)))?,
+                )
+            }
+            None => None,
+        };
+        if c.ports.users.find_by_username(&username).await?.is_some() {
+            return Err(ServiceError::Conflict(format!(
+                "the username {username} is taken"
+            )));
+        }
+        let now = c.now();
+        Ok(c.ports
+            .users
+            .create(NewUser {
+                username,
+                email,
+                first_name: account.first_name.trim().to_owned(),
+                last_name: account.last_name.trim().to_owned(),
+                password_changed_at: password_hash.as_ref().map(|_| now),
+                password_hash,
+                is_staff: account.superuser,
+                is_superuser: account.superuser,
+                created_at: now,
+            })
+            .await?)
+    }
+
+    async fn set_password(
+        &self,
+        user: &User,
+        new: &SecretString,
+        ctx: &RequestContext,
+    ) -> ServiceResult<User> {
+        let c = &self.0;
+        validate_new_password(new, Some(user))?;
+        let hash = c
+            .hasher
+            .hash(new, c.ports.random.as_ref())
+            .map_err(|e| ServiceError::Unexpected(Box::new(e)))?;
+        let mut updated = user.clone();
+        updated.password_hash = Some(hash);
+        updated.password_changed_at = Some(c.now());
+        c.ports.users.update(&updated).await?;
+        // A password change voids every trusted device (checklist 44).
+        c.ports.trusted_devices.delete_all(user.id).await?;
+        c.audit(AuditKind::PasswordChanged, Some(user.id), None, ctx, None)
+            .await;
+        c.notify(&updated, SecurityEventKind::PasswordChanged, ctx)
+            .await;
+        Ok(updated)
+    }
+
+    /// Changes the signed-in user's password; the old one is required (a wrong one counts
+    /// as a failed attempt). With `sign_out_other_sessions`, every session of the user is
+    /// ended; the caller renews its own (the report asks for it).
+    pub async fn change_password(
+        &self,
+        state: &LoginState,
+        old: &SecretString,
+        new: &SecretString,
+        sign_out_other_sessions: bool,
+        ctx: &RequestContext,
+    ) -> ServiceResult<u64> {
+        let c = &self.0;
+        let (user, _) = c.signed_in_user(state).await?;
+        let key = LockoutKey::user(&user.username);
+        if let crate::lockout::LockStatus::Locked { until } = c.lock_status(&[&key]).await? {
+            return Err(ServiceError::Locked { until });
+        }
+        let ok = user
+            .password_hash
+            .as_deref()
+            .is_some_and(|h| matches!(c.hasher.verify(old, h), PasswordCheck::Valid { .. }));
+        if !ok {
+            c.record_failure(&key).await?;
+            return Err(ServiceError::InvalidCredentials);
+        }
+        self.set_password(&user, new, ctx).await?;
+        if sign_out_other_sessions {
+            Ok(c.ports.sessions.delete_for_user(user.id).await?)
+        } else {
+            Ok(0)
+        }
+    }
+
+    /// Sends a reset link to every active account with this address. The caller answers
+    /// the same whatever happens; requests count on the IP and address counters, and a
+    /// locked one is silently dropped. `link_base` is the URL the token is appended to.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        link_base: &str,
+        ctx: &RequestContext,
+    ) -> ServiceResult<()> {
+        let c = &self.0;
+        let email = Email::parse(email)?;
+        let addr_key = LockoutKey::User(format!("reset:{}", email.as_str().to_lowercase()));
+        let ip_key = c.ip_key(ctx.ip);
+        let keys: Vec<&LockoutKey> = std::iter::once(&addr_key).chain(ip_key.iter()).collect();
+        let locked = c.lock_status(&keys).await?.is_locked();
+        for key in keys {
+            c.record_failure(key).await?;
+        }
+        if locked {
+            return Ok(());
+        }
+        let now = c.now();
+        for user in c
+            .ports
+            .users
+            .find_by_email(&email)
+            .await?
+            .into_iter()
+            .filter(|u| u.is_active)
+        {
+            let token = c.links.issue(
+                LinkPurpose::PasswordReset,
+                &user,
+                now,
+                c.settings.link_lifetime,
+            );
+            let link = SecretString::new(format!("{link_base}{}", token.expose()));
+            if let Err(e) = c
+                .ports
+                .notifier
+                .send(Notification::PasswordReset {
+                    user: user.clone(),
+                    link,
+                })
+                .await
+            {
+                tracing::warn!(error = %e, user = %user.id, "sending a reset link failed");
+            }
+        }
+        Ok(())
+    }
+
+    async fn link_user(&self, purpose: LinkPurpose, token: &str) -> ServiceResult<User> {
+        let c = &self.0;
+        let parsed = ParsedLink::parse(token)?;
+        let user = c
+            .ports
+            .users
+            .find_by_id(parsed.user_id())
+            .await?
+            .filter(|u| u.is_active)
+            .ok_or(crate::tokens::LinkError::Invalid)?;
+        c.links.verify(purpose, &parsed, &user, c.now())?;
+        Ok(user)
+    }
+
+    /// Checks a reset link without using it (to show the form).
+    pub async fn check_reset_link(&self, token: &str) -> ServiceResult<User> {
+        self.link_user(LinkPurpose::PasswordReset, token).await
+    }
+
+    /// Sets a new password from a reset link. The link dies with the change; every session
+    /// of the user ends; the next sign-in still needs the second factor.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new: &SecretString,
+        ctx: &RequestContext,
+    ) -> ServiceResult<()> {
+        let c = &self.0;
+        let user = self.link_user(LinkPurpose::PasswordReset, token).await?;
+        self.set_password(&user, new, ctx).await?;
+        c.ports.sessions.delete_for_user(user.id).await?;
+        c.ports
+            .lockout
+            .clear(&LockoutKey::user(&user.username))
+            .await?;
+        Ok(())
+    }
+
+    /// Creates a user (username = email) and emails an invitation link. Needs `can_manage_users`.
+    pub async fn invite(
+        &self,
+        admin: &LoginState,
+        invite: InviteRequest,
+        link_base: &str,
+        ctx: &RequestContext,
+    ) -> ServiceResult<User> {
+        let c = &self.0;
+        let (me, _) = c.signed_in_user(admin).await?;
+        if !c.policy.can_manage_users(&me) {
+            return Err(ServiceError::NotAllowed("managing users"));
+        }
+        let email = Email::parse(&invite.email)?;
+        let user = self
+            .create_user(NewAccount {
+                username: email.to_string(),
+                email: Some(email.to_string()),
+                first_name: invite.first_name,
+                last_name: invite.last_name,
+                password: None,
+                superuser: false,
+            })
+            .await?;
+        let token = c.links.issue(
+            LinkPurpose::Invitation,
+            &user,
+            c.now(),
+            c.settings.link_lifetime,
+        );
+        let link = SecretString::new(format!("{link_base}{}", token.expose()));
+        if let Err(e) = c
+            .ports
+            .notifier
+            .send(Notification::Invitation {
+                user: user.clone(),
+                link,
+            })
+            .await
+        {
+            tracing::warn!(error = %e, user = %user.id, "sending an invitation failed");
+        }
+        c.audit(
+            AuditKind::UserInvited,
+            Some(user.id),
+            Some(me.username.as_str()),
+            ctx,
+            None,
+        )
+        .await;
+        Ok(user)
+    }
+
+    /// Sets the first password from an invitation link, then signs in with it, continuing
+    /// to 2FA as the policy requires.
+    pub async fn accept_invitation(
+        &self,
+        state: &LoginState,
+        token: &str,
+        new: &SecretString,
+        ctx: &RequestContext,
+    ) -> ServiceResult<LoginReport> {
+        let user = self.link_user(LinkPurpose::Invitation, token).await?;
+        self.set_password(&user, new, ctx).await?;
+        LoginService(self.0.clone())
+            .submit_password(
+                state,
+                PasswordLogin {
+                    username: user.username.to_string(),
+                    password: new.clone(),
+                    trusted_device_cookie: None,
+                },
+                ctx,
+            )
+            .await
+    }
+}

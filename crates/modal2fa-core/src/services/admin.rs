@@ -1,0 +1,204 @@
+//! User and security administration (SPEC §5) and the `clear-failed-logins` command.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::Context;
+use crate::error::{ServiceError, ServiceResult};
+use crate::machine::LoginState;
+use crate::model::{
+    AuditKind, LockoutEntry, LockoutKey, Page, RequestContext, SecurityEventKind, SessionRecord,
+    User, UserId,
+};
+
+/// A row of the user admin table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    /// The account.
+    pub user: User,
+    /// Has a confirmed authenticator app.
+    pub totp: bool,
+    /// Passkeys registered.
+    pub passkeys: usize,
+    /// Trusted devices, or `None` when the policy disables them ("Disabled").
+    pub trusted_devices: Option<usize>,
+    /// 2FA optional (else required).
+    pub two_factor_optional: bool,
+    /// A password is set.
+    pub password_set: bool,
+}
+
+/// Administration.
+#[derive(Clone)]
+pub struct AdminService(pub(crate) Arc<Context>);
+
+impl AdminService {
+    async fn security_admin(&self, state: &LoginState) -> ServiceResult<User> {
+        let (me, _) = self.0.signed_in_user(state).await?;
+        if !self.0.policy.can_manage_security(&me) {
+            return Err(ServiceError::NotAllowed("security administration"));
+        }
+        Ok(me)
+    }
+
+    async fn user_admin(&self, state: &LoginState) -> ServiceResult<User> {
+        let (me, _) = self.0.signed_in_user(state).await?;
+        if !self.0.policy.can_manage_users(&me) {
+            return Err(ServiceError::NotAllowed("managing users"));
+        }
+        Ok(me)
+    }
+
+    /// The user table.
+    pub async fn list_users(
+        &self,
+        state: &LoginState,
+        page: Page,
+    ) -> ServiceResult<Vec<UserSummary>> {
+        let c = &self.0;
+        self.user_admin(state).await?;
+        let mut rows = Vec::new();
+        for user in c.ports.users.list(page).await? {
+            let totp = c
+                .ports
+                .factors
+                .totp_devices(user.id)
+                .await?
+                .iter()
+                .any(|d| d.confirmed);
+            let passkeys = c.ports.factors.webauthn_credentials(user.id).await?.len();
+            let trusted_devices = if c.policy.allowed_remember(&user) {
+                Some(c.ports.trusted_devices.list(user.id).await?.len())
+            } else {
+                None
+            };
+            rows.push(UserSummary {
+                totp,
+                passkeys,
+                trusted_devices,
+                two_factor_optional: c.policy.user_2fa_optional(&user),
+                password_set: user.password_hash.is_some(),
+                user,
+            });
+        }
+        Ok(rows)
+    }
+
+    /// Strips every factor and trusted device, clears the user's lockout, ends their
+    /// sessions and emails them. It cannot set a password.
+    pub async fn reset_two_factor(
+        &self,
+        state: &LoginState,
+        user: UserId,
+        ctx: &RequestContext,
+    ) -> ServiceResult<()> {
+        let c = &self.0;
+        let me = self.user_admin(state).await?;
+        let target = c.user(user).await?;
+        super::factors::strip_factors(c, target.id).await?;
+        c.ports
+            .lockout
+            .clear(&LockoutKey::user(&target.username))
+            .await?;
+        c.ports.sessions.delete_for_user(target.id).await?;
+        c.audit(
+            AuditKind::TwoFactorReset,
+            Some(target.id),
+            Some(me.username.as_str()),
+            ctx,
+            None,
+        )
+        .await;
+        c.notify(&target, SecurityEventKind::TwoFactorResetByAdmin, ctx)
+            .await;
+        Ok(())
+    }
+
+    /// Failed-login counters, newest first.
+    pub async fn list_lockouts(
+        &self,
+        state: &LoginState,
+        page: Page,
+    ) -> ServiceResult<Vec<LockoutEntry>> {
+        self.security_admin(state).await?;
+        Ok(self.0.ports.lockout.list(page).await?)
+    }
+
+    /// Clears one counter (lifting its lock); audited.
+    pub async fn clear_lockout(
+        &self,
+        state: &LoginState,
+        key: &LockoutKey,
+        ctx: &RequestContext,
+    ) -> ServiceResult<()> {
+        let c = &self.0;
+        let me = self.security_admin(state).await?;
+        if !c.ports.lockout.clear(key).await? {
+            return Err(ServiceError::NotFound);
+        }
+        c.audit(
+            AuditKind::LockoutCleared,
+            None,
+            Some(me.username.as_str()),
+            ctx,
+            Some(key.as_storage_string()),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Active sessions, newest first.
+    pub async fn list_sessions(
+        &self,
+        state: &LoginState,
+        page: Page,
+    ) -> ServiceResult<Vec<SessionRecord>> {
+        let c = &self.0;
+        self.security_admin(state).await?;
+        Ok(c.ports.sessions.list_active(c.now(), page).await?)
+    }
+
+    /// Ends a session at once; audited.
+    pub async fn end_session(
+        &self,
+        state: &LoginState,
+        id_hash: &str,
+        ctx: &RequestContext,
+    ) -> ServiceResult<()> {
+        let c = &self.0;
+        let me = self.security_admin(state).await?;
+        if !c.ports.sessions.delete(id_hash).await? {
+            return Err(ServiceError::NotFound);
+        }
+        c.audit(
+            AuditKind::SessionEnded,
+            None,
+            Some(me.username.as_str()),
+            ctx,
+            None,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The `clear-failed-logins` command: with no target removes stale rows; with an IP
+    /// or a username removes that key's row, lifting its lock. Returns rows removed.
+    pub async fn clear_failed_logins(&self, target: Option<&str>) -> ServiceResult<u64> {
+        let c = &self.0;
+        let now = c.now();
+        match target.map(str::trim).filter(|t| !t.is_empty()) {
+            None => Ok(c
+                .ports
+                .lockout
+                .purge_expired(c.settings.lockout.purge_cutoff(now))
+                .await?),
+            Some(t) => {
+                let key = match t.parse::<IpAddr>() {
+                    Ok(ip) => LockoutKey::ip(ip),
+                    Err(_) => LockoutKey::User(t.to_lowercase()),
+                };
+                Ok(u64::from(c.ports.lockout.clear(&key).await?))
+            }
+        }
+    }
+}

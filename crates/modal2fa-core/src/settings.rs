@@ -1,0 +1,72 @@
+//! Core settings with SPEC §9 defaults.
+
+use time::Duration;
+
+use crate::client_ip::ClientIpConfig;
+use crate::lockout::LockoutSettings;
+use crate::machine::MachineConfig;
+use crate::password::PasswordHashing;
+use crate::totp::TotpParams;
+
+/// Session timeouts (NIST SP 800-63B AAL2: 30 min idle, 12 h absolute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// A session unused this long ends.
+    pub idle_timeout: Duration,
+    /// A session this old ends, however active.
+    pub absolute_timeout: Duration,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::minutes(30),
+            absolute_timeout: Duration::hours(12),
+        }
+    }
+}
+
+/// Everything the core services need to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Lockout thresholds and exclusions.
+    pub lockout: LockoutSettings,
+    /// Client-IP resolution.
+    pub client_ip: ClientIpConfig,
+    /// TOTP parameters.
+    pub totp: TotpParams,
+    /// Issuer label shown in authenticator apps.
+    pub totp_issuer: String,
+    /// Pending-login timing.
+    pub machine: MachineConfig,
+    /// Session timeouts.
+    pub session: SessionSettings,
+    /// Lifetime of reset and invitation links (default 3 days).
+    pub link_lifetime: Duration,
+    /// A trusted device unused this long stops working (default 90 days).
+    pub trusted_device_lifetime: Duration,
+    /// Hash for new passwords.
+    pub password_hashing: PasswordHashing,
+    /// Recovery codes generated per set (default 10).
+    pub recovery_code_count: usize,
+    /// The Microsoft tenant id that sign-ins must come from, when Microsoft sign-in is on.
+    pub microsoft_tenant_id: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            lockout: LockoutSettings::default(),
+            client_ip: ClientIpConfig::default(),
+            totp: TotpParams::default(),
+            totp_issuer: "modal2fa".to_owned(),
+            machine: MachineConfig::default(),
+            session: SessionSettings::default(),
+            link_lifetime: Duration::days(3),
+            trusted_device_lifetime: Duration::days(90),
+            password_hashing: PasswordHashing::default(),
+            recovery_code_count: 10,
+            microsoft_tenant_id: None,
+        }
+    }
+}

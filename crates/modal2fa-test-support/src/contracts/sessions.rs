@@ -1,0 +1,152 @@
+use std::future::Future;
+use std::sync::Arc;
+
+use modal2fa_core::model::{AuthMethod, Page, SessionRecord, UserId};
+use modal2fa_core::ports::SessionStore;
+use time::Duration;
+
+use super::{NOW, case, e, ensure, run_cases};
+
+type S = Arc<dyn SessionStore>;
+
+fn record(id: &str, user: Option<i64>, created_min_ago: i64, expires_in_min: i64) -> SessionRecord {
+    SessionRecord {
+        id_hash: id.into(),
+        user_id: user.map(UserId),
+        method: user.map(|_| AuthMethod::TwoFactor),
+        ip: Some("2001:db8::1".parse().unwrap()),
+        user_agent: "Safari".into(),
+        created_at: NOW - Duration::minutes(created_min_ago),
+        last_seen_at: NOW,
+        expires_at: NOW + Duration::minutes(expires_in_min),
+        data: "{\"state\":\"anonymous\"}".into(),
+    }
+}
+
+/// Runs the [`SessionStore`] contract.
+pub async fn run_session_store_contract<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    run_cases(
+        "SessionStore",
+        &make,
+        vec![
+            case!(
+                "a saved session reads back whole and save replaces",
+                save_load_replace
+            ),
+            case!("renewing moves the session to the new id", renew_moves),
+            case!(
+                "delete reports whether it removed something",
+                delete_reports
+            ),
+            case!(
+                "active sessions are signed in and unexpired, newest first, in pages",
+                list_active
+            ),
+            case!(
+                "ending a user's sessions leaves other users' alone",
+                delete_for_user
+            ),
+            case!("purging removes expired sessions only", purge_expired),
+        ],
+    )
+    .await;
+}
+
+async fn save_load_replace(s: S) -> Result<(), String> {
+    let r = record("h1", Some(1), 5, 30);
+    s.save(&r).await.map_err(e)?;
+    ensure!(
+        s.load("h1").await.map_err(e)? == Some(r.clone()),
+        "read back"
+    );
+    let mut r2 = r.clone();
+    r2.data = "{\"x\":2}".into();
+    r2.method = Some(AuthMethod::Cookie);
+    s.save(&r2).await.map_err(e)?;
+    ensure!(s.load("h1").await.map_err(e)? == Some(r2), "replaced");
+    ensure!(s.load("nope").await.map_err(e)?.is_none(), "missing");
+    Ok(())
+}
+
+async fn renew_moves(s: S) -> Result<(), String> {
+    s.save(&record("old", None, 1, 30)).await.map_err(e)?;
+    let new = record("new", Some(3), 1, 30);
+    s.renew("old", &new).await.map_err(e)?;
+    ensure!(
+        s.load("old").await.map_err(e)?.is_none(),
+        "old id must be gone"
+    );
+    ensure!(
+        s.load("new").await.map_err(e)? == Some(new.clone()),
+        "new id holds the session"
+    );
+    s.renew("never-existed", &record("newer", Some(3), 1, 30))
+        .await
+        .map_err(e)?;
+    ensure!(
+        s.load("newer").await.map_err(e)?.is_some(),
+        "renewing a vanished session still stores the new one"
+    );
+    Ok(())
+}
+
+async fn delete_reports(s: S) -> Result<(), String> {
+    s.save(&record("h", None, 1, 30)).await.map_err(e)?;
+    ensure!(s.delete("h").await.map_err(e)?, "first delete");
+    ensure!(!s.delete("h").await.map_err(e)?, "second delete");
+    Ok(())
+}
+
+async fn list_active(s: S) -> Result<(), String> {
+    s.save(&record("anon", None, 1, 30)).await.map_err(e)?;
+    s.save(&record("expired", Some(1), 1, -1))
+        .await
+        .map_err(e)?;
+    s.save(&record("older", Some(1), 20, 30)).await.map_err(e)?;
+    s.save(&record("newer", Some(2), 10, 30)).await.map_err(e)?;
+    s.save(&record("newest", Some(2), 1, 30)).await.map_err(e)?;
+    let first = s.list_active(NOW, Page::first(2)).await.map_err(e)?;
+    let rest = s
+        .list_active(
+            NOW,
+            Page {
+                offset: 2,
+                limit: 10,
+            },
+        )
+        .await
+        .map_err(e)?;
+    let ids: Vec<_> = first
+        .iter()
+        .chain(rest.iter())
+        .map(|r| r.id_hash.as_str())
+        .collect();
+    ensure!(ids == ["newest", "newer", "older"], "listed {ids:?}");
+    Ok(())
+}
+
+async fn delete_for_user(s: S) -> Result<(), String> {
+    s.save(&record("a1", Some(1), 1, 30)).await.map_err(e)?;
+    s.save(&record("a2", Some(1), 1, 30)).await.map_err(e)?;
+    s.save(&record("b1", Some(2), 1, 30)).await.map_err(e)?;
+    ensure!(s.delete_for_user(UserId(1)).await.map_err(e)? == 2, "count");
+    ensure!(
+        s.load("a1").await.map_err(e)?.is_none() && s.load("a2").await.map_err(e)?.is_none(),
+        "user 1 gone"
+    );
+    ensure!(s.load("b1").await.map_err(e)?.is_some(), "user 2 kept");
+    Ok(())
+}
+
+async fn purge_expired(s: S) -> Result<(), String> {
+    s.save(&record("live", Some(1), 1, 30)).await.map_err(e)?;
+    s.save(&record("dead", Some(1), 1, -5)).await.map_err(e)?;
+    s.save(&record("edge", None, 1, 0)).await.map_err(e)?;
+    ensure!(s.purge_expired(NOW).await.map_err(e)? == 2, "purged count");
+    ensure!(s.load("live").await.map_err(e)?.is_some(), "live kept");
+    Ok(())
+}

@@ -1,0 +1,166 @@
+use std::future::Future;
+use std::sync::Arc;
+
+use modal2fa_core::model::{Email, NewUser, Page, Username};
+use modal2fa_core::ports::{PortError, UserStore};
+
+use super::{NOW, case, e, ensure, run_cases};
+
+type S = Arc<dyn UserStore>;
+
+fn new_user(name: &str) -> NewUser {
+    NewUser {
+        username: Username::parse(name).unwrap(),
+        email: Some(Email::parse(&format!("{name}@Example.com")).unwrap()),
+        first_name: "First".into(),
+        last_name: "Last".into(),
+        password_hash: Some("$argon2id$x".into()),
+        is_staff: false,
+        is_superuser: false,
+        created_at: NOW,
+        password_changed_at: Some(NOW),
+    }
+}
+
+/// Runs the [`UserStore`] contract.
+pub async fn run_user_store_contract<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    run_cases(
+        "UserStore",
+        &make,
+        vec![
+            case!(
+                "created users get distinct ids and read back whole",
+                created_users_read_back
+            ),
+            case!("username lookups ignore case", lookups_ignore_case),
+            case!(
+                "a duplicate username in another case is a conflict",
+                duplicate_is_conflict
+            ),
+            case!(
+                "update replaces every field and refuses a missing id",
+                update_replaces
+            ),
+            case!("list pages by id and count counts", list_and_count),
+            case!("unknown lookups find nothing", unknown_finds_nothing),
+        ],
+    )
+    .await;
+}
+
+async fn created_users_read_back(s: S) -> Result<(), String> {
+    let a = s.create(new_user("alice")).await.map_err(e)?;
+    let b = s.create(new_user("bob")).await.map_err(e)?;
+    ensure!(a.id != b.id, "ids must differ");
+    let back = s
+        .find_by_id(a.id)
+        .await
+        .map_err(e)?
+        .ok_or("alice not found")?;
+    ensure!(back == a, "read back {back:?} != created {a:?}");
+    ensure!(
+        back.is_active && back.last_login.is_none(),
+        "new users are active and never signed in"
+    );
+    ensure!(
+        back.password_changed_at == Some(NOW),
+        "password_changed_at is kept"
+    );
+    Ok(())
+}
+
+async fn lookups_ignore_case(s: S) -> Result<(), String> {
+    let a = s.create(new_user("Alice")).await.map_err(e)?;
+    let found = s
+        .find_by_username(&Username::parse("aLiCe").unwrap())
+        .await
+        .map_err(e)?;
+    ensure!(
+        found.as_ref().map(|u| u.id) == Some(a.id),
+        "case-insensitive username lookup failed"
+    );
+    let by_mail = s
+        .find_by_email(&Email::parse("ALICE@example.com").unwrap())
+        .await
+        .map_err(e)?;
+    ensure!(
+        by_mail.len() == 1 && by_mail[0].id == a.id,
+        "case-insensitive email lookup failed: {by_mail:?}"
+    );
+    Ok(())
+}
+
+async fn duplicate_is_conflict(s: S) -> Result<(), String> {
+    s.create(new_user("carol")).await.map_err(e)?;
+    match s.create(new_user("CAROL")).await {
+        Err(PortError::Conflict(_)) => Ok(()),
+        other => Err(format!("expected a conflict, got {other:?}")),
+    }
+}
+
+async fn update_replaces(s: S) -> Result<(), String> {
+    let mut u = s.create(new_user("dave")).await.map_err(e)?;
+    u.first_name = "David".into();
+    u.password_hash = None;
+    u.is_active = false;
+    u.is_superuser = true;
+    u.last_login = Some(NOW);
+    u.email = None;
+    s.update(&u).await.map_err(e)?;
+    let back = s.find_by_id(u.id).await.map_err(e)?.ok_or("missing")?;
+    ensure!(back == u, "update lost fields: {back:?} != {u:?}");
+    let mut ghost = u.clone();
+    ghost.id = modal2fa_core::UserId(u.id.0 + 1000);
+    match s.update(&ghost).await {
+        Err(PortError::NotFound) => Ok(()),
+        other => Err(format!("expected NotFound, got {other:?}")),
+    }
+}
+
+async fn list_and_count(s: S) -> Result<(), String> {
+    let mut ids = Vec::new();
+    for n in ["u1", "u2", "u3", "u4", "u5"] {
+        ids.push(s.create(new_user(n)).await.map_err(e)?.id);
+    }
+    ensure!(s.count().await.map_err(e)? == 5, "count");
+    let first = s.list(Page::first(2)).await.map_err(e)?;
+    let rest = s
+        .list(Page {
+            offset: 2,
+            limit: 10,
+        })
+        .await
+        .map_err(e)?;
+    let got: Vec<_> = first.iter().chain(rest.iter()).map(|u| u.id).collect();
+    ensure!(got == ids, "pages {got:?} != {ids:?}");
+    Ok(())
+}
+
+async fn unknown_finds_nothing(s: S) -> Result<(), String> {
+    ensure!(
+        s.find_by_id(modal2fa_core::UserId(999))
+            .await
+            .map_err(e)?
+            .is_none(),
+        "id"
+    );
+    ensure!(
+        s.find_by_username(&Username::parse("nobody").unwrap())
+            .await
+            .map_err(e)?
+            .is_none(),
+        "username"
+    );
+    ensure!(
+        s.find_by_email(&Email::parse("no@body.org").unwrap())
+            .await
+            .map_err(e)?
+            .is_empty(),
+        "email"
+    );
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! Test support for modal2fa: in-memory implementations of every port, a fixed clock, a
+//! deterministic secret generator, and one contract suite per port that any adapter can
+//! run against itself (see [`contracts`]).
+
+pub mod contracts;
+mod memory;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use modal2fa_core::Ports;
+use modal2fa_core::ports::{Clock, SecretGenerator};
+use time::{Duration, OffsetDateTime};
+
+pub use memory::{
+    MemoryAudit, MemoryFactors, MemoryLockout, MemoryNotifier, MemorySessions,
+    MemoryTrustedDevices, MemoryUsers,
+};
+
+/// A clock that stands still until moved.
+#[derive(Debug)]
+pub struct FixedClock(Mutex<OffsetDateTime>);
+
+impl FixedClock {
+    /// A clock showing `at`.
+    pub fn new(at: OffsetDateTime) -> Self {
+        Self(Mutex::new(at))
+    }
+
+    /// A clock at 2026-01-01 00:00 UTC.
+    pub fn default_start() -> Self {
+        Self::new(time::macros::datetime!(2026-01-01 00:00 UTC))
+    }
+
+    /// Moves the clock forward (or back, with a negative duration).
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+
+    /// Sets the clock.
+    pub fn set(&self, at: OffsetDateTime) {
+        *self.0.lock().unwrap() = at;
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// Deterministic bytes (xorshift over a counter): reproducible, different on every call.
+/// Never use outside tests.
+#[derive(Debug)]
+pub struct SequenceRandom(AtomicU64);
+
+impl SequenceRandom {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(AtomicU64::new(seed.max(1)))
+    }
+}
+
+impl SecretGenerator for SequenceRandom {
+    fn fill(&self, buf: &mut [u8]) {
+        for b in buf {
+            let mut x = self.0.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = (x >> 24) as u8;
+        }
+    }
+}
+
+/// A full set of in-memory ports, with handles to the pieces tests inspect.
+pub struct MemoryPorts {
+    /// The ports, ready for [`modal2fa_core::Modal2fa::new`].
+    pub ports: Ports,
+    /// The clock.
+    pub clock: Arc<FixedClock>,
+    /// Sent notifications.
+    pub notifier: Arc<MemoryNotifier>,
+    /// The audit log.
+    pub audit: Arc<MemoryAudit>,
+    /// Users (to seed).
+    pub users: Arc<MemoryUsers>,
+    /// Factors.
+    pub factors: Arc<MemoryFactors>,
+    /// Trusted devices.
+    pub trusted_devices: Arc<MemoryTrustedDevices>,
+    /// Lockout.
+    pub lockout: Arc<MemoryLockout>,
+    /// Sessions.
+    pub sessions: Arc<MemorySessions>,
+}
+
+impl MemoryPorts {
+    /// Fresh, empty stores; the clock at 2026-01-01; deterministic randomness.
+    pub fn new() -> Self {
+        let clock = Arc::new(FixedClock::default_start());
+        let notifier = Arc::new(MemoryNotifier::default());
+        let audit = Arc::new(MemoryAudit::default());
+        let users = Arc::new(MemoryUsers::default());
+        let factors = Arc::new(MemoryFactors::default());
+        let trusted_devices = Arc::new(MemoryTrustedDevices::default());
+        let lockout = Arc::new(MemoryLockout::default());
+        let sessions = Arc::new(MemorySessions::default());
+        let ports = Ports {
+            users: users.clone(),
+            factors: factors.clone(),
+            trusted_devices: trusted_devices.clone(),
+            lockout: lockout.clone(),
+            sessions: sessions.clone(),
+            notifier: notifier.clone(),
+            audit: audit.clone(),
+            clock: clock.clone(),
+            random: Arc::new(SequenceRandom::new(42)),
+        };
+        Self {
+            ports,
+            clock,
+            notifier,
+            audit,
+            users,
+            factors,
+            trusted_devices,
+            lockout,
+            sessions,
+        }
+    }
+}
+
+impl Default for MemoryPorts {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,1 +1,34 @@
-fn main() {}
+//! `cargo xtask <command>`: the project's own automation.
+//!
+//! - `tidy` — fails when `modal2fa-core` gains a (transitive, non-dev) dependency on a web
+//!   framework, database driver, async runtime or network crate, or when an adapter
+//!   depends on another adapter (or on the web layer), or the web layer on an adapter.
+
+mod tidy;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("tidy") => match tidy::run() {
+            Ok(()) => {
+                println!("tidy: the dependency rule holds");
+                ExitCode::SUCCESS
+            }
+            Err(problems) => {
+                for p in problems {
+                    eprintln!("tidy: {p}");
+                }
+                ExitCode::FAILURE
+            }
+        },
+        other => {
+            if let Some(cmd) = other {
+                eprintln!("unknown command: {cmd}");
+            }
+            eprintln!("usage: cargo xtask tidy");
+            ExitCode::from(2)
+        }
+    }
+}

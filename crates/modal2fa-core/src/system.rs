@@ -20,6 +20,7 @@ impl Clock for SystemClock {
 pub struct OsRandom;
 
 impl SecretGenerator for OsRandom {
+    #[allow(clippy::disallowed_methods)]
     fn fill(&self, buf: &mut [u8]) {
         getrandom::fill(buf).expect("the operating system's random source failed");
     }

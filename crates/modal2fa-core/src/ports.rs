@@ -55,6 +55,9 @@ pub trait SecretGenerator: Send + Sync {
 /// Contract: usernames are unique case-insensitively ([`PortError::Conflict`] on create);
 /// lookups by username and email are case-insensitive; `update` of a missing id is
 /// [`PortError::NotFound`]; ids are assigned by the store and never reused.
+/// `replace_password` sets the hash (and `password_changed_at`) only if the stored hash
+/// is still `expected` — atomically, so of concurrent uses of one reset link exactly one
+/// wins.
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// The user with this id.
@@ -67,6 +70,14 @@ pub trait UserStore: Send + Sync {
     async fn create(&self, user: NewUser) -> PortResult<User>;
     /// Replaces every field of an existing user.
     async fn update(&self, user: &User) -> PortResult<()>;
+    /// Compare-and-set of the password hash (see the contract); `true` if it was replaced.
+    async fn replace_password(
+        &self,
+        id: UserId,
+        expected: Option<&str>,
+        new_hash: &str,
+        at: OffsetDateTime,
+    ) -> PortResult<bool>;
     /// Users ordered by id.
     async fn list(&self, page: Page) -> PortResult<Vec<User>>;
     /// Number of users.

@@ -1500,3 +1500,31 @@ async fn microsoft_sign_in_is_gated_by_tenant_guest_status_and_account() {
         }
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_concurrent_uses_of_one_reset_link_set_the_password_once() {
+    let w = world();
+    w.user("alice").await;
+    w.auth
+        .account
+        .request_password_reset("alice@example.com", "https://x/reset/", &ctx())
+        .await
+        .unwrap();
+    let token = reset_link(&w);
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let (auth, token) = (w.auth.clone(), token.clone());
+            tokio::spawn(async move {
+                auth.account
+                    .reset_password(&token, &format!("new password number {i}").into(), &ctx())
+                    .await
+                    .is_ok()
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+}

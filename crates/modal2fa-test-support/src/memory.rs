@@ -119,6 +119,27 @@ impl UserStore for MemoryUsers {
         *slot = user.clone();
         Ok(())
     }
+    async fn replace_password(
+        &self,
+        id: UserId,
+        expected: Option<&str>,
+        new_hash: &str,
+        at: OffsetDateTime,
+    ) -> PortResult<bool> {
+        let mut g = self.0.lock().unwrap();
+        match g
+            .1
+            .iter_mut()
+            .find(|u| u.id == id && u.password_hash.as_deref() == expected)
+        {
+            Some(u) => {
+                u.password_hash = Some(new_hash.to_owned());
+                u.password_changed_at = Some(at);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
     async fn list(&self, p: Page) -> PortResult<Vec<User>> {
         let g = self.0.lock().unwrap();
         let mut all = g.1.clone();

@@ -110,10 +110,19 @@ impl AccountService {
             .hasher
             .hash(new, c.ports.random.as_ref())
             .map_err(|e| ServiceError::Unexpected(Box::new(e)))?;
+        let now = c.now();
+        // Compare-and-set: of two concurrent uses of one link (or one old password), one wins.
+        if !c
+            .ports
+            .users
+            .replace_password(user.id, user.password_hash.as_deref(), &hash, now)
+            .await?
+        {
+            return Err(crate::tokens::LinkError::Invalid.into());
+        }
         let mut updated = user.clone();
         updated.password_hash = Some(hash);
-        updated.password_changed_at = Some(c.now());
-        c.ports.users.update(&updated).await?;
+        updated.password_changed_at = Some(now);
         // A password change voids every trusted device (checklist 44).
         c.ports.trusted_devices.delete_all(user.id).await?;
         c.audit(AuditKind::PasswordChanged, Some(user.id), None, ctx, None)

@@ -46,6 +46,10 @@ where
                 update_replaces
             ),
             case!("list pages by id and count counts", list_and_count),
+            case!(
+                "a password is replaced only from the expected hash, once under concurrency",
+                replace_password_cas
+            ),
             case!("unknown lookups find nothing", unknown_finds_nothing),
         ],
     )
@@ -162,5 +166,47 @@ async fn unknown_finds_nothing(s: S) -> Result<(), String> {
             .is_empty(),
         "email"
     );
+    Ok(())
+}
+
+async fn replace_password_cas(s: S) -> Result<(), String> {
+    let u = s.create(new_user("erin")).await.map_err(e)?;
+    let later = NOW + time::Duration::hours(1);
+    ensure!(
+        !s.replace_password(u.id, Some("$wrong"), "$new", later)
+            .await
+            .map_err(e)?,
+        "wrong expected hash"
+    );
+    ensure!(
+        s.replace_password(u.id, Some("$argon2id$x"), "$new", later)
+            .await
+            .map_err(e)?,
+        "right expected hash"
+    );
+    let back = s.find_by_id(u.id).await.map_err(e)?.ok_or("missing")?;
+    ensure!(
+        back.password_hash.as_deref() == Some("$new") && back.password_changed_at == Some(later),
+        "{back:?}"
+    );
+    let mut none = new_user("frank");
+    none.password_hash = None;
+    let f = s.create(none).await.map_err(e)?;
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.replace_password(f.id, None, &format!("$h{i}"), later)
+                    .await
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        if t.await.map_err(e)?.map_err(e)? {
+            wins += 1;
+        }
+    }
+    ensure!(wins == 1, "{wins} of 20 concurrent first passwords won");
     Ok(())
 }

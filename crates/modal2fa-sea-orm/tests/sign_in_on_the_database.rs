@@ -1,0 +1,137 @@
+//! The core's services over the SeaORM store: password + TOTP sign-in, a trusted device,
+//! and lockout, on every backend this run can reach.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{TestDb, backends};
+use modal2fa_core::machine::{LoginState, Outcome, Refusal};
+use modal2fa_core::model::{AuthMethod, RequestContext};
+use modal2fa_core::password::PasswordHashing;
+use modal2fa_core::ports::Clock;
+use modal2fa_core::services::{CookieUpdate, NewAccount, PasswordLogin};
+use modal2fa_core::totp::{self, TotpParams};
+use modal2fa_core::{DefaultPolicy, Modal2fa, Ports, ServerSecret, Settings};
+use modal2fa_test_support::{FixedClock, MemoryNotifier, SequenceRandom};
+use time::Duration;
+
+#[tokio::test]
+async fn a_user_signs_in_with_password_totp_and_a_trusted_device_on_the_database() {
+    for backend in backends() {
+        let db = TestDb::create(backend).await;
+        let store = Arc::new(db.store().await);
+        let clock = Arc::new(FixedClock::default_start());
+        let ports = Ports {
+            users: store.clone(),
+            factors: store.clone(),
+            trusted_devices: store.clone(),
+            lockout: store.clone(),
+            sessions: store.clone(),
+            notifier: Arc::new(MemoryNotifier::default()),
+            audit: store.clone(),
+            clock: clock.clone(),
+            random: Arc::new(SequenceRandom::new(9)),
+        };
+        let settings = Settings {
+            password_hashing: PasswordHashing::Argon2id {
+                memory_kib: 64,
+                iterations: 1,
+                parallelism: 1,
+            },
+            ..Settings::default()
+        };
+        let auth = Modal2fa::new(
+            ports,
+            Arc::new(DefaultPolicy),
+            settings,
+            &ServerSecret::new(vec![1; 32]).unwrap(),
+        );
+        let ctx = RequestContext::new("192.0.2.4".parse().unwrap(), "Firefox", "/auth/login/");
+        auth.account
+            .create_user(NewAccount {
+                username: "alice".into(),
+                email: Some("alice@example.com".into()),
+                first_name: String::new(),
+                last_name: String::new(),
+                password: Some("correct horse battery".into()),
+                superuser: false,
+            })
+            .await
+            .unwrap();
+        let login = |cookie: Option<modal2fa_core::SecretString>, pw: &'static str| {
+            let auth = auth.clone();
+            let ctx = ctx.clone();
+            async move {
+                auth.login
+                    .submit_password(
+                        &LoginState::Anonymous,
+                        PasswordLogin {
+                            username: "alice".into(),
+                            password: pw.into(),
+                            trusted_device_cookie: cookie,
+                        },
+                        &ctx,
+                    )
+                    .await
+                    .unwrap()
+            }
+        };
+        let r = login(None, "correct horse battery").await;
+        let e = auth.factors.begin_totp(&r.state).await.unwrap();
+        let secret = totp::decode_secret(e.secret.expose()).unwrap();
+        let code = || totp::code_at(&secret, &TotpParams::default(), clock.now());
+        auth.factors
+            .confirm_totp(&r.state, e.device_id, &code(), &ctx)
+            .await
+            .unwrap();
+        clock.advance(Duration::seconds(30));
+        let r = login(None, "correct horse battery").await;
+        assert_eq!(
+            r.outcome,
+            Outcome::SecondFactorRequired { setup: false },
+            "{backend:?}"
+        );
+        let r = auth
+            .login
+            .submit_totp(&r.state, &code(), &ctx)
+            .await
+            .unwrap();
+        assert_eq!(
+            r.outcome,
+            Outcome::SignedIn {
+                method: AuthMethod::TwoFactor
+            },
+            "{backend:?}"
+        );
+        let id = auth.sessions.create(&r.state, &ctx).await.unwrap();
+        assert_eq!(
+            auth.sessions.load(&id).await.unwrap().unwrap().state,
+            r.state
+        );
+        let cookie = auth
+            .trusted_devices
+            .trust_this_device(&r.state, "Laptop", &ctx)
+            .await
+            .unwrap();
+        let r = login(Some(cookie), "correct horse battery").await;
+        assert_eq!(
+            r.outcome,
+            Outcome::SignedIn {
+                method: AuthMethod::Cookie
+            },
+            "{backend:?}"
+        );
+        assert!(matches!(r.trusted_device_cookie, CookieUpdate::Set(_)));
+        for _ in 0..10 {
+            login(None, "wrong password").await;
+        }
+        let r = login(None, "correct horse battery").await;
+        assert!(
+            matches!(r.outcome, Outcome::Refused(Refusal::Locked { .. })),
+            "{backend:?}: {:?}",
+            r.outcome
+        );
+        db.drop_db().await;
+    }
+}

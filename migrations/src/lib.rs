@@ -1,0 +1,37 @@
+//! SeaORM migrations for modal2fa. Tables are prefixed `modal2fa_`, and the migration
+//! history lives in its own table, `modal2fa_migrations`, so a host application's SeaORM
+//! migrations never collide with ours. Times are `BIGINT` microseconds since the Unix
+//! epoch (UTC), which compare and sort the same on SQLite, PostgreSQL and MySQL/MariaDB.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_create_tables;
+
+/// The name of modal2fa's migration-history table.
+pub const MIGRATION_TABLE: &str = "modal2fa_migrations";
+
+/// Every modal2fa table, in creation order.
+pub const TABLES: &[&str] = &[
+    "modal2fa_users",
+    "modal2fa_totp_devices",
+    "modal2fa_webauthn_credentials",
+    "modal2fa_recovery_codes",
+    "modal2fa_trusted_devices",
+    "modal2fa_lockout",
+    "modal2fa_sessions",
+    "modal2fa_audit_events",
+];
+
+/// The migrator: `Migrator::up(&db, None)` applies what is pending.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_create_tables::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        Alias::new(MIGRATION_TABLE).into_iden()
+    }
+}

@@ -5,6 +5,7 @@
 //!   depends on another adapter (or on the web layer), or the web layer on an adapter.
 
 mod tidy;
+mod vendor;
 
 use std::process::ExitCode;
 
@@ -23,11 +24,21 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("vendor") => match vendor::run() {
+            Ok(()) => {
+                println!("vendor: web-assets/static/vendor is up to date");
+                ExitCode::SUCCESS
+            }
+            Err(problem) => {
+                eprintln!("vendor: {problem}");
+                ExitCode::FAILURE
+            }
+        },
         other => {
             if let Some(cmd) = other {
                 eprintln!("unknown command: {cmd}");
             }
-            eprintln!("usage: cargo xtask tidy");
+            eprintln!("usage: cargo xtask <tidy|vendor>");
             ExitCode::from(2)
         }
     }

@@ -477,6 +477,16 @@ impl MemorySessions {
             .count()
     }
 
+    /// How many sessions are stored, signed in or not.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    /// Whether no session is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Whether a row is stored under exactly this key.
     pub fn has_hash(&self, key: &str) -> bool {
         self.0.lock().unwrap().contains_key(key)

@@ -123,6 +123,11 @@ impl Modal2fa {
     pub fn policy(&self) -> &Arc<dyn AuthPolicy> {
         &self.login.0.policy
     }
+
+    /// The adapters in use.
+    pub fn ports(&self) -> &Ports {
+        &self.login.0.ports
+    }
 }
 
 /// What applying a transition asks of the session layer.

@@ -1,0 +1,202 @@
+//! Route guards for host applications, as extractors: `SignedInUser` (require sign-in),
+//! `SecondFactorUser` (require a session method the policy accepts for factor management
+//! — `2fa` or `microsoft` by default, the equivalent of the original's 2FA-protected
+//! admin site), and `Permitted<P>` (require a permission hook).
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+use actix_session::SessionExt;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use modal2fa_core::machine::LoginState;
+use modal2fa_core::model::{AuthMethod, User};
+use modal2fa_core::policy::AuthPolicy;
+
+use crate::Modal2faWeb;
+use crate::render::is_htmx;
+use crate::session::LOGIN_STATE;
+
+/// Why a guard refused: answered with a redirect to the right modal (or `HX-Redirect`).
+#[derive(Debug)]
+pub enum GuardRejection {
+    /// Not signed in: go to the login modal.
+    SignIn(String),
+    /// Signed in, but the method does not satisfy the guard: go to the 2FA modal.
+    SecondFactor(String),
+    /// Signed in, but not permitted.
+    Forbidden,
+    /// The web layer is not configured in this app.
+    NotConfigured,
+}
+
+impl std::fmt::Display for GuardRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::SignIn(_) => "sign-in required",
+            Self::SecondFactor(_) => "second factor required",
+            Self::Forbidden => "forbidden",
+            Self::NotConfigured => "modal2fa is not configured",
+        })
+    }
+}
+
+impl ResponseError for GuardRejection {
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::SignIn(to) | Self::SecondFactor(to) => HttpResponse::SeeOther()
+                .insert_header(("Location", to.clone()))
+                .finish(),
+            Self::Forbidden => HttpResponse::Forbidden()
+                .content_type("text/plain; charset=utf-8")
+                .body("You do not have permission to see this page."),
+            Self::NotConfigured => HttpResponse::InternalServerError().finish(),
+        }
+    }
+}
+
+fn target(web: &Modal2faWeb, req: &HttpRequest, route: &str) -> String {
+    let next = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let encoded: String = next
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let _ = is_htmx(req);
+    format!("{}?next={encoded}", web.settings().path(route))
+}
+
+/// The signed-in user (any method). Pending (password-only) logins are not signed in.
+#[derive(Debug, Clone)]
+pub struct SignedInUser {
+    /// The account.
+    pub user: User,
+    /// How the session signed in.
+    pub method: AuthMethod,
+}
+
+async fn signed_in(req: HttpRequest) -> Result<(Modal2faWeb, SignedInUser), GuardRejection> {
+    let web = req
+        .app_data::<web::Data<Modal2faWeb>>()
+        .ok_or(GuardRejection::NotConfigured)?
+        .get_ref()
+        .clone();
+    let state = req
+        .get_session()
+        .get::<LoginState>(LOGIN_STATE)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let Some(s) = state.signed_in() else {
+        return Err(GuardRejection::SignIn(target(&web, &req, "auth:login")));
+    };
+    match web.auth().ports().users.find_by_id(s.user_id).await {
+        Ok(Some(user)) if user.is_active => Ok((
+            web,
+            SignedInUser {
+                user,
+                method: s.method,
+            },
+        )),
+        _ => Err(GuardRejection::SignIn(target(&web, &req, "auth:login"))),
+    }
+}
+
+impl FromRequest for SignedInUser {
+    type Error = GuardRejection;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { signed_in(req).await.map(|(_, u)| u) })
+    }
+}
+
+/// A signed-in user whose session method is one the policy accepts for factor management
+/// (`2fa` or `microsoft` by default): trusted-device (`cookie`) and password-only sessions
+/// are sent through the 2FA modal first.
+#[derive(Debug, Clone)]
+pub struct SecondFactorUser(pub SignedInUser);
+
+impl FromRequest for SecondFactorUser {
+    type Error = GuardRejection;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (web, u) = signed_in(req.clone()).await?;
+            if web
+                .auth()
+                .policy()
+                .factor_management_methods()
+                .contains(&u.method)
+            {
+                Ok(SecondFactorUser(u))
+            } else {
+                Err(GuardRejection::SecondFactor(target(
+                    &web,
+                    &req,
+                    "auth:auth_2fa",
+                )))
+            }
+        })
+    }
+}
+
+/// A permission hook of the policy.
+pub trait Permission: 'static {
+    /// Whether `user` has it.
+    fn allowed(policy: &dyn AuthPolicy, user: &User) -> bool;
+}
+
+/// `can_manage_users`.
+#[derive(Debug)]
+pub struct ManageUsers;
+
+impl Permission for ManageUsers {
+    fn allowed(policy: &dyn AuthPolicy, user: &User) -> bool {
+        policy.can_manage_users(user)
+    }
+}
+
+/// `can_manage_security`.
+#[derive(Debug)]
+pub struct ManageSecurity;
+
+impl Permission for ManageSecurity {
+    fn allowed(policy: &dyn AuthPolicy, user: &User) -> bool {
+        policy.can_manage_security(user)
+    }
+}
+
+/// A signed-in user with permission `P`; others get 403.
+#[derive(Debug, Clone)]
+pub struct Permitted<P: Permission>(pub SignedInUser, PhantomData<P>);
+
+impl<P: Permission> FromRequest for Permitted<P> {
+    type Error = GuardRejection;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (web, u) = signed_in(req).await?;
+            if P::allowed(web.auth().policy().as_ref(), &u.user) {
+                Ok(Permitted(u, PhantomData))
+            } else {
+                Err(GuardRejection::Forbidden)
+            }
+        })
+    }
+}

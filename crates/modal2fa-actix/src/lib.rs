@@ -1,0 +1,252 @@
+#![doc = include_str!("../README.md")]
+
+mod csrf;
+mod guards;
+mod handlers;
+mod qr;
+mod render;
+pub mod session;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{CookieContentSecurity, PersistentSession, TtlExtensionPolicy};
+use actix_web::cookie::{Key, SameSite};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::web;
+use modal2fa_core::Modal2fa;
+use modal2fa_core::secret::{KeyPurpose, Keys, ServerSecret};
+
+pub use csrf::Csrf;
+pub use guards::{
+    GuardRejection, ManageSecurity, ManageUsers, Permission, Permitted, SecondFactorUser,
+    SignedInUser,
+};
+pub use render::{ModalAppearance, RenderError};
+pub use session::PortSessionStore;
+
+/// Every route, by stable name (`auth:<name>`), with its path below the mount point.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("auth:login", "/login/"),
+    ("auth:auth_2fa", "/2fa/"),
+    ("auth:auth_2fa_cancel", "/2fa/cancel/"),
+    ("auth:totp_setup", "/2fa/totp/"),
+    ("auth:confirm_remember", "/trust-device/"),
+    ("auth:user_devices", "/devices/"),
+    ("auth:remove_device", "/devices/{id}/remove/"),
+    ("auth:remove_2fa", "/remove-2fa/"),
+    ("auth:change_password", "/change-password/"),
+    ("auth:logout", "/logout/"),
+    ("auth:user_menu", "/menu/"),
+    ("auth:static", "/static/{path:.*}"),
+];
+
+/// Web-layer settings.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// Where the routes are mounted (default `/auth`).
+    pub mount: String,
+    /// Secure, `__Host-` cookies and HSTS. Only plain-http development on localhost may
+    /// turn this off.
+    pub secure_cookies: bool,
+    /// Shown in titles.
+    pub site_name: String,
+    /// Where to go after signing in when no `next` is given.
+    pub login_redirect: String,
+    /// Where to go after signing out.
+    pub logout_redirect: String,
+    /// Per-modal appearance, by modal name (`login`, `auth_2fa`, …).
+    pub appearance: HashMap<String, ModalAppearance>,
+    /// A directory whose templates override the embedded ones by name.
+    pub template_dir: Option<PathBuf>,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            mount: "/auth".into(),
+            secure_cookies: true,
+            site_name: "modal2fa".into(),
+            login_redirect: "/".into(),
+            logout_redirect: "/".into(),
+            appearance: HashMap::new(),
+            template_dir: None,
+        }
+    }
+}
+
+impl WebSettings {
+    /// The session cookie's name: `__Host-` prefixed when secure.
+    pub fn session_cookie_name(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-modal2fa"
+        } else {
+            "modal2fa_session"
+        }
+    }
+
+    /// The trusted-device cookie's name.
+    pub fn device_cookie_name(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-modal2fa_device"
+        } else {
+            "modal2fa_device"
+        }
+    }
+
+    /// The full path of a named route (without parameters filled in).
+    pub fn path(&self, name: &str) -> String {
+        let p = ROUTES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| *p)
+            .unwrap_or("/");
+        format!("{}{}", self.mount.trim_end_matches('/'), p)
+    }
+}
+
+pub(crate) struct Inner {
+    pub auth: Modal2fa,
+    pub render: render::Renderer,
+    pub csrf: Csrf,
+    pub settings: WebSettings,
+    pub cookie_key: Key,
+    pub overrides: HashMap<String, fn() -> actix_web::Route>,
+}
+
+/// The modal2fa web layer: cheap to clone, shared by every worker.
+#[derive(Clone)]
+pub struct Modal2faWeb(pub(crate) Arc<Inner>);
+
+/// Builds a [`Modal2faWeb`].
+pub struct Builder {
+    auth: Modal2fa,
+    keys: Keys,
+    settings: WebSettings,
+    overrides: HashMap<String, fn() -> actix_web::Route>,
+}
+
+impl Builder {
+    /// Web settings.
+    pub fn settings(mut self, settings: WebSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Replaces the handler of a named route (`auth:login`, …) with your own.
+    pub fn replace_route(mut self, name: &str, route: fn() -> actix_web::Route) -> Self {
+        self.overrides.insert(name.to_owned(), route);
+        self
+    }
+
+    /// Builds it, loading the embedded templates and then the override directory.
+    pub fn build(self) -> Result<Modal2faWeb, RenderError> {
+        let render = render::Renderer::new(self.settings.template_dir.as_deref())?;
+        Ok(Modal2faWeb(Arc::new(Inner {
+            csrf: Csrf::new(*self.keys.get(KeyPurpose::Csrf)),
+            cookie_key: Key::derive_from(self.keys.get(KeyPurpose::CookieSigning)),
+            render,
+            auth: self.auth,
+            settings: self.settings,
+            overrides: self.overrides,
+        })))
+    }
+}
+
+impl Modal2faWeb {
+    /// Starts building the web layer over the core services and the server secret.
+    pub fn builder(auth: Modal2fa, secret: &ServerSecret) -> Builder {
+        Builder {
+            auth,
+            keys: Keys::derive(secret),
+            settings: WebSettings::default(),
+            overrides: HashMap::new(),
+        }
+    }
+
+    /// The core services.
+    pub fn auth(&self) -> &Modal2fa {
+        &self.0.auth
+    }
+
+    /// The web settings.
+    pub fn settings(&self) -> &WebSettings {
+        &self.0.settings
+    }
+
+    /// The session middleware: server-side sessions through the core session port,
+    /// idle timeout renewed on every request, absolute timeout enforced by the store.
+    pub fn session_middleware(&self) -> SessionMiddleware<PortSessionStore> {
+        let core = self.0.auth.settings();
+        let ports = self.0.auth.ports();
+        let store = PortSessionStore::new(
+            ports.sessions.clone(),
+            ports.clock.clone(),
+            core.session.absolute_timeout,
+        );
+        SessionMiddleware::builder(store, self.0.cookie_key.clone())
+            .cookie_name(self.0.settings.session_cookie_name().to_owned())
+            .cookie_secure(self.0.settings.secure_cookies)
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .cookie_path("/".to_owned())
+            .cookie_content_security(CookieContentSecurity::Private)
+            .session_lifecycle(
+                PersistentSession::default()
+                    .session_ttl(actix_web::cookie::time::Duration::seconds(
+                        core.session.idle_timeout.whole_seconds(),
+                    ))
+                    .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+            )
+            .build()
+    }
+
+    /// Security headers for every response: a strict CSP (no inline scripts), no framing,
+    /// no MIME sniffing, a same-origin referrer policy, and HSTS under https.
+    pub fn security_headers(&self) -> DefaultHeaders {
+        let mut h = DefaultHeaders::new()
+            .add((
+                "Content-Security-Policy",
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+                 frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
+            ))
+            .add(("X-Content-Type-Options", "nosniff"))
+            .add(("X-Frame-Options", "DENY"))
+            .add(("Referrer-Policy", "same-origin"))
+            .add(("Cross-Origin-Opener-Policy", "same-origin"));
+        if self.0.settings.secure_cookies {
+            h = h.add((
+                "Strict-Transport-Security",
+                "max-age=63072000; includeSubDomains",
+            ));
+        }
+        h
+    }
+
+    /// Mounts every route under the mount point (`/auth` by default). Use with
+    /// `App::new().wrap(web.session_middleware()).wrap(web.security_headers()).configure(|c| web.configure(c))`.
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        cfg.app_data(web::Data::new(self.clone()));
+        let mut scope = web::scope(&self.0.settings.mount);
+        for (name, path) in ROUTES {
+            let mut resource = web::resource(*path).name(name);
+            match self.0.overrides.get(*name) {
+                Some(route) => resource = resource.route(route()),
+                None => {
+                    for route in handlers::routes(name) {
+                        resource = resource.route(route);
+                    }
+                }
+            }
+            scope = scope.service(resource);
+        }
+        cfg.service(scope);
+    }
+
+    /// The user menu for host pages (the same HTML as `GET /auth/menu/`).
+    pub async fn user_menu_html(&self, session: &actix_session::Session) -> String {
+        handlers::menu_html(self, session).await
+    }
+}

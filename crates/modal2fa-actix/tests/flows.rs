@@ -1,0 +1,720 @@
+//! Every flow of SPEC §1 over HTTP, in process, with cookies and CSRF: the modals as
+//! htmx fragments and as full pages, refusals, TOTP enrolment and sign-in, trusted
+//! devices with rotation, step-up, proxies, headers and guards.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::{App, HttpResponse, test, web};
+use modal2fa_actix::{Modal2faWeb, SecondFactorUser, SignedInUser, WebSettings};
+use modal2fa_core::client_ip::ClientIpConfig;
+use modal2fa_core::model::LockoutKey;
+use modal2fa_core::password::PasswordHashing;
+use modal2fa_core::ports::{Clock, LockoutStore};
+use modal2fa_core::services::NewAccount;
+use modal2fa_core::totp::{self, TotpParams};
+use modal2fa_core::{DefaultPolicy, Modal2fa, ServerSecret, Settings};
+use modal2fa_test_support::MemoryPorts;
+use time::Duration;
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn protected(user: SignedInUser) -> HttpResponse {
+    HttpResponse::Ok().body(format!("hello {}", user.user.username))
+}
+
+async fn secure_area(user: SecondFactorUser) -> HttpResponse {
+    HttpResponse::Ok().body(format!(
+        "secure {} via {}",
+        user.0.user.username, user.0.method
+    ))
+}
+
+struct Browser<S> {
+    app: S,
+    mem: Arc<MemoryPorts>,
+    jar: HashMap<String, String>,
+    peer: SocketAddr,
+    htmx: bool,
+}
+
+fn settings(proxies: usize) -> Settings {
+    Settings {
+        password_hashing: PasswordHashing::Argon2id {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        },
+        client_ip: ClientIpConfig {
+            trusted_proxy_count: proxies,
+            ..Default::default()
+        },
+        ..Settings::default()
+    }
+}
+
+macro_rules! browser {
+    ($proxies:expr) => {{
+        let mem = Arc::new(MemoryPorts::new());
+        let auth = Modal2fa::new(
+            mem.ports.clone(),
+            Arc::new(DefaultPolicy),
+            settings($proxies),
+            &ServerSecret::new(vec![4; 32]).unwrap(),
+        );
+        auth.account
+            .create_user(NewAccount {
+                username: "alice".into(),
+                email: Some("alice@example.com".into()),
+                first_name: "Alice".into(),
+                last_name: "Liddell".into(),
+                password: Some(PASSWORD.into()),
+                superuser: false,
+            })
+            .await
+            .unwrap();
+        let web = Modal2faWeb::builder(auth, &ServerSecret::new(vec![4; 32]).unwrap())
+            .settings(WebSettings {
+                secure_cookies: false,
+                ..WebSettings::default()
+            })
+            .build()
+            .unwrap();
+        let w = web.clone();
+        let app = test::init_service(
+            App::new()
+                .wrap(web.security_headers())
+                .wrap(web.session_middleware())
+                .configure(move |c| w.configure(c))
+                .route("/protected", web::get().to(protected))
+                .route("/secure", web::get().to(secure_area)),
+        )
+        .await;
+        Browser {
+            app,
+            mem,
+            jar: HashMap::new(),
+            peer: "203.0.113.7:5000".parse().unwrap(),
+            htmx: true,
+        }
+    }};
+}
+
+struct Resp {
+    status: u16,
+    headers: actix_web::http::header::HeaderMap,
+    body: String,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl<S, B> Browser<S>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    fn cookie_header(&self) -> String {
+        self.jar
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, req: test::TestRequest) -> Resp {
+        let mut req = req.peer_addr(self.peer).insert_header((
+            "User-Agent",
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
+        ));
+        if self.htmx {
+            req = req.insert_header(("HX-Request", "true"));
+        }
+        if !self.jar.is_empty() {
+            req = req.insert_header(("Cookie", self.cookie_header()));
+        }
+        let resp = test::call_service(&self.app, req.to_request()).await;
+        for c in resp.response().cookies() {
+            let expired = c.max_age().is_some_and(|m| m.is_zero()) || c.value().is_empty();
+            if expired {
+                self.jar.remove(c.name());
+            } else {
+                self.jar.insert(c.name().to_owned(), c.value().to_owned());
+            }
+        }
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Resp {
+        self.send(test::TestRequest::get().uri(path)).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
+        self.send(
+            test::TestRequest::post()
+                .uri(path)
+                .insert_header(("Sec-Fetch-Site", "same-origin"))
+                .set_form(form),
+        )
+        .await
+    }
+
+    /// GETs `page`, then POSTs `form` to `action` with the page's CSRF token.
+    async fn submit(&mut self, page: &str, action: &str, form: &[(&str, &str)]) -> Resp {
+        let r = self.get(page).await;
+        let token = csrf(&r.body);
+        let mut fields: Vec<(&str, &str)> = form.to_vec();
+        fields.push(("csrf_token", &token));
+        self.post(action, &fields).await
+    }
+
+    async fn login(&mut self, password: &str) -> Resp {
+        self.submit(
+            "/auth/login/",
+            "/auth/login/",
+            &[
+                ("username", "alice"),
+                ("password", password),
+                ("next", "/protected"),
+            ],
+        )
+        .await
+    }
+
+    fn code(&self, secret: &[u8]) -> String {
+        totp::code_at(secret, &TotpParams::default(), self.mem.clock.now())
+    }
+
+    /// Signs in with the password and enrols TOTP; returns the secret.
+    async fn enrol(&mut self) -> Vec<u8> {
+        let r = self.login(PASSWORD).await;
+        assert_eq!(r.header("HX-Redirect"), Some("/protected"), "{}", r.body);
+        let r = self.get("/auth/2fa/totp/").await;
+        assert!(r.body.contains("<svg"), "the QR code is inline SVG");
+        let secret_text = between(&r.body, "id=\"modal2fa-secret\">", "<").replace(' ', "");
+        let secret = totp::decode_secret(&secret_text).unwrap();
+        let token = csrf(&r.body);
+        let code = self.code(&secret);
+        let r = self
+            .post(
+                "/auth/2fa/totp/",
+                &[("code", &code), ("csrf_token", &token)],
+            )
+            .await;
+        assert_eq!(r.header("HX-Refresh"), Some("true"), "{}", r.body);
+        secret
+    }
+
+    async fn logout(&mut self) {
+        let r = self.get("/auth/menu/").await;
+        let token = csrf(&r.body);
+        let r = self.post("/auth/logout/", &[("csrf_token", &token)]).await;
+        assert_eq!(r.header("HX-Redirect"), Some("/"));
+    }
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
+    let from = s
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} not in {s}"))
+        + start.len();
+    let to = s[from..].find(end).unwrap() + from;
+    &s[from..to]
+}
+
+fn csrf(html: &str) -> String {
+    between(html, "name=\"csrf_token\" value=\"", "\"").to_owned()
+}
+
+#[actix_web::test]
+async fn the_login_modal_is_a_fragment_for_htmx_and_a_page_otherwise_and_writes_nothing() {
+    let mut b = browser!(0);
+    let r = b.get("/auth/login/").await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("name=\"username\"") && !r.body.contains("<html"));
+    b.htmx = false;
+    let r = b.get("/auth/login/?next=/protected").await;
+    assert!(r.body.starts_with("<!doctype html>") && r.body.contains("modal2fa-page"));
+    assert!(r.body.contains("value=\"/protected\""));
+    assert!(
+        b.jar.is_empty(),
+        "an anonymous GET sets no cookie: {:?}",
+        b.jar
+    );
+    assert!(b.mem.sessions.is_empty(), "and stores nothing");
+}
+
+#[actix_web::test]
+async fn security_headers_are_on_every_response() {
+    let mut b = browser!(0);
+    let r = b.get("/auth/login/").await;
+    let csp = r.header("Content-Security-Policy").unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(r.header("X-Content-Type-Options"), Some("nosniff"));
+    assert_eq!(r.header("Referrer-Policy"), Some("same-origin"));
+    b.htmx = false;
+    let page = b.get("/auth/login/").await.body;
+    assert!(page.contains("<script src=\"/auth/static/vendor/htmx/htmx.min.js\"></script>"));
+    assert!(page.contains("<script src=\"/auth/static/modal2fa.js\"></script>"));
+    assert_eq!(
+        page.matches("<script").count(),
+        page.matches("<script src=").count(),
+        "no inline scripts"
+    );
+}
+
+#[actix_web::test]
+async fn static_assets_are_served_with_a_content_type_and_an_etag() {
+    let mut b = browser!(0);
+    let r = b.get("/auth/static/vendor/htmx/htmx.min.js").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("Content-Type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(r.header("ETag").is_some());
+    assert_eq!(b.get("/auth/static/../Cargo.toml").await.status, 404);
+}
+
+#[actix_web::test]
+async fn a_post_without_a_csrf_token_or_from_another_site_is_refused() {
+    let mut b = browser!(0);
+    let r = b
+        .post(
+            "/auth/login/",
+            &[("username", "alice"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let token = csrf(&b.get("/auth/login/").await.body);
+    let cross = test::TestRequest::post()
+        .uri("/auth/login/")
+        .insert_header(("Sec-Fetch-Site", "cross-site"))
+        .set_form([
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf_token", &token),
+        ]);
+    assert_eq!(b.send(cross).await.status, 403);
+    let forged = b
+        .post(
+            "/auth/login/",
+            &[
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("csrf_token", "123.abc"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    assert!(b.jar.is_empty());
+}
+
+#[actix_web::test]
+async fn a_password_sign_in_renews_the_session_and_goes_to_a_local_next_only() {
+    let mut b = browser!(0);
+    let r = b
+        .submit(
+            "/auth/login/",
+            "/auth/login/",
+            &[
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("next", "https://evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.header("HX-Redirect"),
+        Some("/"),
+        "an off-site next is ignored"
+    );
+    assert!(b.jar.contains_key("modal2fa_session"));
+    assert_eq!(b.get("/protected").await.body, "hello alice");
+    // Without JavaScript the same flow answers with a 303.
+    let mut plain = browser!(0);
+    plain.htmx = false;
+    let r = plain
+        .submit(
+            "/auth/login/",
+            "/auth/login/",
+            &[
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("next", "/protected"),
+            ],
+        )
+        .await;
+    assert_eq!((r.status, r.header("Location")), (303, Some("/protected")));
+}
+
+#[actix_web::test]
+async fn a_wrong_password_re_renders_the_modal_and_a_locked_user_is_refused_even_with_the_right_one()
+ {
+    let mut b = browser!(0);
+    let r = b.login("wrong password").await;
+    assert!(
+        r.body
+            .contains("Please enter a correct username and password.")
+    );
+    assert!(b.jar.is_empty(), "a failed login creates no session");
+    for i in 0..9 {
+        b.peer = format!("198.51.100.{i}:4000").parse().unwrap();
+        b.login("wrong password").await;
+    }
+    let r = b.login(PASSWORD).await;
+    assert!(r.body.contains("Too many failed attempts"), "{}", r.body);
+    assert!(b.get("/protected").await.status == 303);
+}
+
+#[actix_web::test]
+async fn a_locked_ip_is_refused_even_with_the_right_password() {
+    let mut b = browser!(0);
+    for i in 0..20 {
+        b.submit(
+            "/auth/login/",
+            "/auth/login/",
+            &[("username", &format!("nobody{i}")), ("password", "guess")],
+        )
+        .await;
+    }
+    let r = b.login(PASSWORD).await;
+    assert!(r.body.contains("Too many failed attempts"), "{}", r.body);
+}
+
+#[actix_web::test]
+async fn totp_enrolment_then_sign_in_with_a_code_and_a_trusted_device() {
+    let mut b = browser!(0);
+    let secret = b.enrol().await;
+    b.logout().await;
+    assert_eq!(b.get("/protected").await.status, 303, "signed out");
+
+    b.mem.clock.advance(Duration::seconds(30));
+    let r = b.login(PASSWORD).await;
+    assert!(
+        r.body.contains("name=\"code\""),
+        "the 2FA modal replaces the login modal"
+    );
+    let pending_cookie = b.jar["modal2fa_session"].clone();
+    assert_eq!(
+        b.get("/protected").await.status,
+        303,
+        "a pending login reaches nothing"
+    );
+    let token = csrf(&r.body);
+    let r = b
+        .post(
+            "/auth/2fa/",
+            &[
+                ("code", "000000"),
+                ("csrf_token", &token),
+                ("next", "/protected"),
+            ],
+        )
+        .await;
+    assert!(r.body.contains("The code is incorrect."));
+    let code = b.code(&secret);
+    let r = b
+        .post(
+            "/auth/2fa/",
+            &[
+                ("code", &code),
+                ("csrf_token", &token),
+                ("next", "/protected"),
+            ],
+        )
+        .await;
+    assert!(r.body.contains("Trust this device"), "{}", r.body);
+    assert_ne!(
+        b.jar["modal2fa_session"], pending_cookie,
+        "the session id changes after the second factor"
+    );
+    let token = csrf(&r.body);
+    let r = b
+        .post(
+            "/auth/trust-device/",
+            &[
+                ("name", "Laptop"),
+                ("trust", "yes"),
+                ("csrf_token", &token),
+                ("next", "/protected"),
+            ],
+        )
+        .await;
+    assert_eq!(r.header("HX-Redirect"), Some("/protected"));
+    let first_device_cookie = b.jar["modal2fa_device"].clone();
+    assert_eq!(b.get("/secure").await.body, "secure alice via 2fa");
+
+    // Next time the password is enough, and the device cookie rotates.
+    b.logout().await;
+    let r = b.login(PASSWORD).await;
+    assert_eq!(r.header("HX-Redirect"), Some("/protected"), "{}", r.body);
+    assert_ne!(b.jar["modal2fa_device"], first_device_cookie);
+    assert_eq!(b.get("/protected").await.body, "hello alice");
+
+    // A copied (superseded) cookie is refused and revokes the device.
+    b.logout().await;
+    b.jar.insert("modal2fa_device".into(), first_device_cookie);
+    let r = b.login(PASSWORD).await;
+    assert!(
+        r.body.contains("name=\"code\""),
+        "the copied cookie does not skip the code"
+    );
+    assert!(!b.jar.contains_key("modal2fa_device"), "and is cleared");
+}
+
+#[actix_web::test]
+async fn a_replayed_code_and_an_expired_pending_login_are_refused() {
+    let mut b = browser!(0);
+    let secret = b.enrol().await;
+    b.logout().await;
+    b.mem.clock.advance(Duration::seconds(30));
+    let r = b.login(PASSWORD).await;
+    let token = csrf(&r.body);
+    let code = b.code(&secret);
+    b.post("/auth/2fa/", &[("code", &code), ("csrf_token", &token)])
+        .await;
+    b.logout().await;
+    let r = b.login(PASSWORD).await;
+    let token = csrf(&r.body);
+    let r = b
+        .post("/auth/2fa/", &[("code", &code), ("csrf_token", &token)])
+        .await;
+    assert!(r.body.contains("already been used"), "{}", r.body);
+    b.mem.clock.advance(Duration::minutes(6));
+    let r = b
+        .post(
+            "/auth/2fa/",
+            &[("code", &b.code(&secret)), ("csrf_token", &token)],
+        )
+        .await;
+    assert!(r.body.contains("took too long"), "{}", r.body);
+}
+
+#[actix_web::test]
+async fn cancelling_the_2fa_modal_abandons_the_pending_login() {
+    let mut b = browser!(0);
+    b.enrol().await;
+    b.logout().await;
+    let r = b.login(PASSWORD).await;
+    assert!(
+        r.body
+            .contains("data-modal2fa-cancel=\"/auth/2fa/cancel/\"")
+    );
+    let token = csrf(&r.body);
+    let r = b.post("/auth/2fa/cancel/", &[("csrf_token", &token)]).await;
+    assert_eq!(r.status, 204);
+    assert!(
+        b.get("/auth/2fa/").await.body.contains("name=\"username\""),
+        "back to the login modal"
+    );
+}
+
+#[actix_web::test]
+async fn a_cookie_session_is_stepped_up_before_managing_devices_or_entering_the_secure_area() {
+    let mut b = browser!(0);
+    let secret = b.enrol().await;
+    b.logout().await;
+    b.mem.clock.advance(Duration::seconds(30));
+    let r = b.login(PASSWORD).await;
+    let token = csrf(&r.body);
+    let r = b
+        .post(
+            "/auth/2fa/",
+            &[("code", &b.code(&secret)), ("csrf_token", &token)],
+        )
+        .await;
+    let token = csrf(&r.body);
+    b.post(
+        "/auth/trust-device/",
+        &[("name", "Laptop"), ("trust", "yes"), ("csrf_token", &token)],
+    )
+    .await;
+    b.logout().await;
+    b.login(PASSWORD).await;
+    // A cookie session: the secure area sends it to the 2FA modal.
+    let r = b.get("/secure").await;
+    assert_eq!(r.status, 303);
+    assert!(
+        r.header("Location")
+            .unwrap()
+            .starts_with("/auth/2fa/?next=%2Fsecure")
+            || r.header("Location")
+                .unwrap()
+                .starts_with("/auth/2fa/?next=/secure")
+    );
+    let devices = b.get("/auth/devices/").await;
+    assert!(devices.body.contains("Laptop"));
+    let id = between(&devices.body, "/auth/devices/", "/remove/").to_owned();
+    let token = csrf(&devices.body);
+    let r = b
+        .post(
+            &format!("/auth/devices/{id}/remove/"),
+            &[("csrf_token", &token)],
+        )
+        .await;
+    assert!(
+        r.body.contains("name=\"code\""),
+        "removing a device needs a step-up first: {}",
+        r.body
+    );
+    b.mem.clock.advance(Duration::seconds(30));
+    let before = b.jar["modal2fa_session"].clone();
+    let token = csrf(&r.body);
+    b.post(
+        "/auth/2fa/",
+        &[("code", &b.code(&secret)), ("csrf_token", &token)],
+    )
+    .await;
+    assert_ne!(
+        b.jar["modal2fa_session"], before,
+        "the step-up renews the session id"
+    );
+    assert_eq!(b.get("/secure").await.body, "secure alice via 2fa");
+    let devices = b.get("/auth/devices/").await;
+    let token = csrf(&devices.body);
+    let r = b
+        .post(
+            &format!("/auth/devices/{id}/remove/"),
+            &[("csrf_token", &token)],
+        )
+        .await;
+    assert!(r.body.contains("No trusted devices"), "{}", r.body);
+}
+
+#[actix_web::test]
+async fn x_forwarded_for_is_ignored_with_no_trusted_proxy_and_honoured_with_one() {
+    let mut b = browser!(0);
+    let fake = test::TestRequest::get().uri("/auth/login/");
+    let token = csrf(&b.send(fake).await.body);
+    let req = test::TestRequest::post()
+        .uri("/auth/login/")
+        .insert_header(("Sec-Fetch-Site", "same-origin"))
+        .insert_header(("X-Forwarded-For", "192.0.2.99"))
+        .set_form([
+            ("username", "alice"),
+            ("password", "wrong"),
+            ("csrf_token", &token),
+        ]);
+    b.send(req).await;
+    assert!(
+        b.mem
+            .lockout
+            .get(&LockoutKey::Ip("203.0.113.7".into()))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        b.mem
+            .lockout
+            .get(&LockoutKey::Ip("192.0.2.99".into()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let mut p = browser!(1);
+    let token = csrf(&p.get("/auth/login/").await.body);
+    let req = test::TestRequest::post()
+        .uri("/auth/login/")
+        .insert_header(("Sec-Fetch-Site", "same-origin"))
+        .insert_header(("X-Forwarded-For", "6.6.6.6, 192.0.2.99"))
+        .set_form([
+            ("username", "alice"),
+            ("password", "wrong"),
+            ("csrf_token", &token),
+        ]);
+    p.send(req).await;
+    assert!(
+        p.mem
+            .lockout
+            .get(&LockoutKey::Ip("192.0.2.99".into()))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        p.mem
+            .lockout
+            .get(&LockoutKey::Ip("6.6.6.6".into()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[actix_web::test]
+async fn logging_out_kills_the_server_side_session_and_the_old_cookie_fails() {
+    let mut b = browser!(0);
+    b.login(PASSWORD).await;
+    let old = b.jar.clone();
+    b.logout().await;
+    b.jar = old;
+    assert_eq!(
+        b.get("/protected").await.status,
+        303,
+        "replaying the old cookie fails"
+    );
+}
+
+#[actix_web::test]
+async fn the_user_menu_offers_what_the_user_can_do() {
+    let mut b = browser!(0);
+    assert!(b.get("/auth/menu/").await.body.contains("Sign in"));
+    b.login(PASSWORD).await;
+    let menu = b.get("/auth/menu/").await.body;
+    assert!(
+        menu.contains("Alice Liddell")
+            && menu.contains("Add 2FA")
+            && menu.contains("Change password")
+    );
+    assert!(!menu.contains("Remove 2FA"));
+}
+
+#[actix_web::test]
+async fn changing_the_password_needs_the_old_one() {
+    let mut b = browser!(0);
+    b.login(PASSWORD).await;
+    let r = b
+        .submit(
+            "/auth/change-password/",
+            "/auth/change-password/",
+            &[
+                ("old_password", "nope"),
+                ("new_password", "a new password"),
+                ("new_password2", "a new password"),
+            ],
+        )
+        .await;
+    assert!(r.body.contains("incorrect"), "{}", r.body);
+    let r = b
+        .submit(
+            "/auth/change-password/",
+            "/auth/change-password/",
+            &[
+                ("old_password", PASSWORD),
+                ("new_password", "a new password"),
+                ("new_password2", "a new password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.header("HX-Trigger"), Some("modal2fa:close"), "{}", r.body);
+    b.logout().await;
+    let r = b.login("a new password").await;
+    assert_eq!(r.header("HX-Redirect"), Some("/protected"));
+}

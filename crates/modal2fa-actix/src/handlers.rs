@@ -1026,6 +1026,41 @@ pub(crate) async fn menu_html(web: &Modal2faWeb, session: &Session) -> String {
         })
 }
 
+pub(crate) async fn page(
+    web: &Modal2faWeb,
+    session: &Session,
+    template: &str,
+    title: &str,
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> HttpResponse {
+    let st = state(session);
+    let mut ctx = tera::Context::new();
+    for (k, v) in extra {
+        ctx.insert(k.clone(), v);
+    }
+    ctx.insert(
+        "csrf_token",
+        &web.0
+            .csrf
+            .token(now(web), st.signed_in().map(|s| s.user_id)),
+    );
+    ctx.insert("urls", &urls(web));
+    ctx.insert("title", title);
+    ctx.insert("site_name", &web.settings().site_name);
+    ctx.insert(
+        "static_base",
+        &format!("{}/static/", web.settings().mount.trim_end_matches('/')),
+    );
+    ctx.insert("user_menu", &menu_html(web, session).await);
+    match web.0.render.render(template, &ctx) {
+        Ok(html) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .insert_header(("Cache-Control", "no-store"))
+            .body(html),
+        Err(e) => opaque_error(&e),
+    }
+}
+
 async fn menu_get(web: Web, req: HttpRequest) -> HttpResponse {
     let session = req.get_session();
     let html = menu_html(&web, &session).await;

@@ -245,6 +245,20 @@ impl Modal2faWeb {
         cfg.service(scope);
     }
 
+    /// Renders one of your own page templates (from the template directory, or the
+    /// embedded `demo/…` pages) with the common context: `csrf_token`, `urls`,
+    /// `static_base`, `site_name`, `title` and `user_menu` (the menu's HTML, for
+    /// `{{ user_menu | safe }}`), plus `extra`.
+    pub async fn page(
+        &self,
+        session: &actix_session::Session,
+        template: &str,
+        title: &str,
+        extra: &serde_json::Map<String, serde_json::Value>,
+    ) -> actix_web::HttpResponse {
+        handlers::page(self, session, template, title, extra).await
+    }
+
     /// The user menu for host pages (the same HTML as `GET /auth/menu/`).
     pub async fn user_menu_html(&self, session: &actix_session::Session) -> String {
         handlers::menu_html(self, session).await

@@ -1,0 +1,150 @@
+//! Wiring: the only place that picks adapters.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+
+use actix_session::Session;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use data_encoding::{BASE64, HEXLOWER};
+use modal2fa_actix::{Modal2faWeb, SecondFactorUser, WebSettings};
+use modal2fa_core::ports::SecretGenerator;
+use modal2fa_core::system::{OsRandom, SystemClock};
+use modal2fa_core::{DefaultPolicy, Modal2fa, Ports, ServerSecret};
+use modal2fa_sea_orm::SeaOrmStore;
+
+use crate::config::Config;
+use crate::notifier::ConsoleNotifier;
+
+/// Connects to the database and applies pending migrations.
+pub async fn store(config: &Config) -> Result<SeaOrmStore, String> {
+    let store = SeaOrmStore::connect(&config.database_url, config.database_max_connections)
+        .await
+        .map_err(|e| format!("database_url: cannot connect: {e}"))?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| format!("migrating the database failed: {e}"))?;
+    Ok(store)
+}
+
+/// The server secret: `secret` if set, else the contents of `secret_file`, created with 32
+/// random bytes on first start.
+pub fn secret(config: &Config) -> Result<ServerSecret, String> {
+    let decode = |text: &str, key: &str| -> Result<ServerSecret, String> {
+        let t = text.trim();
+        let bytes = HEXLOWER
+            .decode(t.to_ascii_lowercase().as_bytes())
+            .or_else(|_| BASE64.decode(t.as_bytes()))
+            .map_err(|_| format!("{key}: must be hex or base64"))?;
+        ServerSecret::new(bytes).map_err(|e| format!("{key}: {e}"))
+    };
+    if let Some(s) = &config.secret {
+        return decode(s, "secret");
+    }
+    let path = &config.secret_file;
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return decode(&text, "secret_file");
+    }
+    let mut bytes = [0u8; 32];
+    OsRandom.fill(&mut bytes);
+    write_secret(path, &HEXLOWER.encode(&bytes))
+        .map_err(|e| format!("secret_file: cannot create {}: {e}", path.display()))?;
+    tracing::warn!(file = %path.display(), "generated a development secret; set `secret_file` to a managed secret in production");
+    ServerSecret::new(bytes.to_vec()).map_err(|e| e.to_string())
+}
+
+fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, text.as_bytes())
+}
+
+/// The core services over the database.
+pub fn services(config: &Config, store: SeaOrmStore) -> Result<Modal2fa, String> {
+    let store = Arc::new(store);
+    let ports = Ports {
+        users: store.clone(),
+        factors: store.clone(),
+        trusted_devices: store.clone(),
+        lockout: store.clone(),
+        sessions: store.clone(),
+        notifier: Arc::new(ConsoleNotifier),
+        audit: store,
+        clock: Arc::new(SystemClock),
+        random: Arc::new(OsRandom),
+    };
+    Ok(Modal2fa::new(
+        ports,
+        Arc::new(DefaultPolicy),
+        config.core_settings(),
+        &secret(config)?,
+    ))
+}
+
+/// The web layer.
+pub fn web_layer(config: &Config, auth: Modal2fa) -> Result<Modal2faWeb, String> {
+    let settings = WebSettings {
+        secure_cookies: config.secure_cookies(),
+        site_name: config.site_name.clone(),
+        login_redirect: config.login_redirect.clone(),
+        logout_redirect: config.logout_redirect.clone(),
+        appearance: config.appearance.clone(),
+        template_dir: config.template_dir.clone(),
+        ..WebSettings::default()
+    };
+    Modal2faWeb::builder(auth, &secret(config)?)
+        .settings(settings)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+async fn home(web: web::Data<Modal2faWeb>, session: Session) -> HttpResponse {
+    web.page(&session, "demo/home.html", "Home", &serde_json::Map::new())
+        .await
+}
+
+async fn protected(
+    web: web::Data<Modal2faWeb>,
+    session: Session,
+    user: SecondFactorUser,
+) -> HttpResponse {
+    let mut extra = serde_json::Map::new();
+    extra.insert("username".into(), user.0.user.username.to_string().into());
+    extra.insert("method".into(), user.0.method.as_str().into());
+    web.page(&session, "demo/protected.html", "Protected page", &extra)
+        .await
+}
+
+/// Builds the app factory's pieces and serves until stopped.
+pub async fn serve(config: Config) -> Result<(), String> {
+    let auth = services(&config, store(&config).await?)?;
+    let web = web_layer(&config, auth)?;
+    let listener = TcpListener::bind(&config.listen)
+        .map_err(|e| format!("listen: cannot bind {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let demo = config.demo;
+    let server = HttpServer::new(move || {
+        let w = web.clone();
+        let mut app = App::new()
+            .wrap(web.security_headers())
+            .wrap(web.session_middleware())
+            .configure(move |c| w.configure(c));
+        if demo {
+            app = app
+                .route("/", web::get().to(home))
+                .route("/protected", web::get().to(protected));
+        }
+        app
+    })
+    .listen(listener)
+    .map_err(|e| e.to_string())?
+    .run();
+    println!("modal2fa listening on http://{addr}");
+    server.await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,193 @@
+//! The `modal2fa` binary end to end: configuration errors, migrate, user create with the
+//! password on standard input, clear-failed-logins, and serve.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("modal2fa-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+
+    fn config(&self, extra: &str) -> PathBuf {
+        let path = self.0.join("modal2fa.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{}/db.sqlite?mode=rwc\"\nsecret_file = \"{}/secret\"\npassword_hashing = \"pbkdf2_sha256\"\npbkdf2_iterations = 1000\n{extra}",
+                self.0.display(),
+                self.0.display()
+            ),
+        )
+        .unwrap();
+        path
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn modal2fa(config: &PathBuf, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_modal2fa"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("MODAL2FA_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn an_unknown_key_or_invalid_value_stops_start_up_naming_the_key() {
+    let d = Dir::new("bad");
+    let (code, _, err) = modal2fa(&d.config("colour = \"red\"\n"), &["migrate"], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("colour"), "{err}");
+    let (code, _, err) = modal2fa(
+        &d.config("[lockout]\nip_failed_attempts = 0\n"),
+        &["migrate"],
+        "",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("lockout.ip_failed_attempts"), "{err}");
+}
+
+#[test]
+fn users_are_created_with_the_password_from_standard_input_and_lockouts_cleared() {
+    let d = Dir::new("users");
+    let cfg = d.config("");
+    let (code, out, err) = modal2fa(&cfg, &["migrate"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("migrations applied"));
+    assert_eq!(
+        modal2fa(&cfg, &["migrate"], "").0,
+        0,
+        "migrating twice is fine"
+    );
+    let (code, out, err) = modal2fa(
+        &cfg,
+        &[
+            "user",
+            "create",
+            "admin",
+            "--email",
+            "admin@example.com",
+            "--superuser",
+        ],
+        "a good long password\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("created user admin"));
+    assert!(
+        !out.contains("a good long password") && !err.contains("a good long password"),
+        "the password is never echoed"
+    );
+    let (code, _, err) = modal2fa(&cfg, &["user", "create", "admin"], "another password\n");
+    assert_eq!(code, 1);
+    assert!(err.contains("taken"), "{err}");
+    let (code, _, err) = modal2fa(&cfg, &["user", "create", "shorty"], "short\n");
+    assert_eq!(code, 1);
+    assert!(err.contains("at least 8"), "{err}");
+    let (code, out, _) = modal2fa(&cfg, &["clear-failed-logins"], "");
+    assert_eq!(code, 0);
+    assert!(out.contains("removed 0"));
+    let (code, out, _) = modal2fa(&cfg, &["clear-failed-logins", "admin"], "");
+    assert_eq!(code, 0);
+    assert!(out.contains("removed 0"));
+    assert!(
+        std::fs::read_to_string(d.0.join("secret"))
+            .unwrap()
+            .trim()
+            .len()
+            >= 64,
+        "a development secret was generated"
+    );
+}
+
+#[test]
+fn serve_answers_the_demo_home_page_and_the_login_modal() {
+    let d = Dir::new("serve");
+    let cfg = d.config("");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_modal2fa"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("serve")
+        .env_remove("MODAL2FA_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("{line}"));
+    let home = http_get(port, "/");
+    let login = http_get(port, "/auth/login/");
+    let protected = http_get(port, "/protected");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(home.starts_with("HTTP/1.1 200"), "{home}");
+    assert!(
+        home.contains("Sign in")
+            && home
+                .to_lowercase()
+                .contains("content-security-policy: default-src 'self'"),
+        "{home}"
+    );
+    assert!(login.contains("name=\"password\""));
+    assert!(protected.starts_with("HTTP/1.1 303"), "{protected}");
+    assert!(
+        protected
+            .to_lowercase()
+            .contains("location: /auth/login/?next=/protected"),
+        "{protected}"
+    );
+    assert!(
+        !home.to_lowercase().contains("set-cookie"),
+        "an anonymous visit sets no cookie"
+    );
+}

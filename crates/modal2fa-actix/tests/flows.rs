@@ -9,7 +9,9 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{App, HttpResponse, test, web};
-use modal2fa_actix::{Modal2faWeb, SecondFactorUser, SignedInUser, WebSettings};
+use modal2fa_actix::{
+    ManageUsers, Modal2faWeb, Permitted, SecondFactorUser, SignedInUser, WebSettings,
+};
 use modal2fa_core::client_ip::ClientIpConfig;
 use modal2fa_core::model::LockoutKey;
 use modal2fa_core::password::PasswordHashing;
@@ -31,6 +33,10 @@ async fn secure_area(user: SecondFactorUser) -> HttpResponse {
         "secure {} via {}",
         user.0.user.username, user.0.method
     ))
+}
+
+async fn user_admin(user: Permitted<ManageUsers>) -> HttpResponse {
+    HttpResponse::Ok().body(format!("admin {}", user.0.user.username))
 }
 
 struct Browser<S> {
@@ -90,7 +96,8 @@ macro_rules! browser {
                 .wrap(web.session_middleware())
                 .configure(move |c| w.configure(c))
                 .route("/protected", web::get().to(protected))
-                .route("/secure", web::get().to(secure_area)),
+                .route("/secure", web::get().to(secure_area))
+                .route("/users", web::get().to(user_admin)),
         )
         .await;
         Browser {
@@ -717,4 +724,12 @@ async fn changing_the_password_needs_the_old_one() {
     b.logout().await;
     let r = b.login("a new password").await;
     assert_eq!(r.header("HX-Redirect"), Some("/protected"));
+}
+
+#[actix_web::test]
+async fn the_permission_guard_refuses_a_signed_in_user_without_the_permission() {
+    let mut b = browser!(0);
+    b.login(PASSWORD).await;
+    let r = b.get("/users").await;
+    assert_eq!(r.status, 403);
 }

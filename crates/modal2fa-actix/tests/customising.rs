@@ -1,0 +1,141 @@
+//! Customisation: per-modal appearance, a template override directory, replacing a named
+//! route's handler, and the permission guard.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix_web::{App, HttpResponse, test, web};
+use modal2fa_actix::{ManageUsers, Modal2faWeb, ModalAppearance, Permitted, WebSettings};
+use modal2fa_core::{DefaultPolicy, Modal2fa, ServerSecret, Settings};
+use modal2fa_test_support::MemoryPorts;
+
+fn web_with(settings: WebSettings, replace_login: bool) -> Modal2faWeb {
+    let mem = MemoryPorts::new();
+    let auth = Modal2fa::new(
+        mem.ports.clone(),
+        Arc::new(DefaultPolicy),
+        Settings::default(),
+        &ServerSecret::new(vec![6; 32]).unwrap(),
+    );
+    let mut b =
+        Modal2faWeb::builder(auth, &ServerSecret::new(vec![6; 32]).unwrap()).settings(settings);
+    if replace_login {
+        b = b.replace_route("auth:login", || {
+            web::get().to(|| async { HttpResponse::Ok().body("my own login") })
+        });
+    }
+    b.build().unwrap()
+}
+
+async fn get(web: Modal2faWeb, path: &str) -> (u16, String) {
+    let w = web.clone();
+    let app = test::init_service(
+        App::new()
+            .wrap(web.session_middleware())
+            .configure(move |c| w.configure(c))
+            .route(
+                "/users",
+                web::get().to(|u: Permitted<ManageUsers>| async move {
+                    HttpResponse::Ok().body(format!("admin {}", u.0.user.username))
+                }),
+            ),
+    )
+    .await;
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri(path)
+            .insert_header(("HX-Request", "true"))
+            .to_request(),
+    )
+    .await;
+    let status = resp.status().as_u16();
+    (
+        status,
+        String::from_utf8(test::read_body(resp).await.to_vec()).unwrap(),
+    )
+}
+
+#[actix_web::test]
+async fn a_modal_takes_its_configured_size_title_and_classes() {
+    let mut appearance = HashMap::new();
+    appearance.insert(
+        "login".to_owned(),
+        ModalAppearance {
+            size: Some("sm".into()),
+            title: Some("Welcome back".into()),
+            classes: Some("my-login".into()),
+        },
+    );
+    let (_, body) = get(
+        web_with(
+            WebSettings {
+                appearance,
+                ..WebSettings::default()
+            },
+            false,
+        ),
+        "/auth/login/",
+    )
+    .await;
+    assert!(body.contains("data-modal2fa-size=\"sm\""), "{body}");
+    assert!(body.contains("Welcome back") && body.contains("my-login"));
+}
+
+#[actix_web::test]
+async fn a_template_in_the_override_directory_replaces_the_embedded_one() {
+    let dir = std::env::temp_dir().join(format!("modal2fa-templates-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("modals")).unwrap();
+    std::fs::write(
+        dir.join("modals/login.html"),
+        "<div>Company sign-in {{ csrf_token | length }}</div>",
+    )
+    .unwrap();
+    let (_, body) = get(
+        web_with(
+            WebSettings {
+                template_dir: Some(dir.clone()),
+                ..WebSettings::default()
+            },
+            false,
+        ),
+        "/auth/login/",
+    )
+    .await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(body.starts_with("<div>Company sign-in "), "{body}");
+}
+
+#[actix_web::test]
+async fn a_broken_override_template_is_reported_when_building() {
+    let dir = std::env::temp_dir().join(format!("modal2fa-broken-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("page.html"), "{% if %}").unwrap();
+    let mem = MemoryPorts::new();
+    let auth = Modal2fa::new(
+        mem.ports.clone(),
+        Arc::new(DefaultPolicy),
+        Settings::default(),
+        &ServerSecret::new(vec![6; 32]).unwrap(),
+    );
+    let result = Modal2faWeb::builder(auth, &ServerSecret::new(vec![6; 32]).unwrap())
+        .settings(WebSettings {
+            template_dir: Some(dir.clone()),
+            ..WebSettings::default()
+        })
+        .build();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(result.is_err());
+}
+
+#[actix_web::test]
+async fn a_named_route_can_be_replaced_by_the_host() {
+    let (status, body) = get(web_with(WebSettings::default(), true), "/auth/login/").await;
+    assert_eq!((status, body.as_str()), (200, "my own login"));
+}
+
+#[actix_web::test]
+async fn the_permission_guard_sends_anonymous_visitors_to_the_login_modal() {
+    let (status, _) = get(web_with(WebSettings::default(), false), "/users").await;
+    assert_eq!(status, 303);
+}

@@ -200,3 +200,45 @@ impl<P: Permission> FromRequest for Permitted<P> {
         })
     }
 }
+
+/// A set of acceptable session methods for [`RequireMethods`].
+pub trait MethodSet: 'static {
+    /// The methods that pass.
+    fn methods() -> &'static [AuthMethod];
+}
+
+/// `2fa` only (stricter than the policy's default, which also accepts `microsoft`).
+#[derive(Debug)]
+pub struct TwoFactorOnly;
+
+impl MethodSet for TwoFactorOnly {
+    fn methods() -> &'static [AuthMethod] {
+        &[AuthMethod::TwoFactor]
+    }
+}
+
+/// `RequireSecondFactor(methods)`: a signed-in user whose session method is in `M`;
+/// others are sent to the 2FA modal (step-up) and come back afterwards.
+#[derive(Debug, Clone)]
+pub struct RequireMethods<M: MethodSet>(pub SignedInUser, PhantomData<M>);
+
+impl<M: MethodSet> FromRequest for RequireMethods<M> {
+    type Error = GuardRejection;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (web, u) = signed_in(req.clone()).await?;
+            if M::methods().contains(&u.method) {
+                Ok(RequireMethods(u, PhantomData))
+            } else {
+                Err(GuardRejection::SecondFactor(target(
+                    &web,
+                    &req,
+                    "auth:auth_2fa",
+                )))
+            }
+        })
+    }
+}

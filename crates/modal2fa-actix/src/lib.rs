@@ -21,8 +21,8 @@ use modal2fa_core::secret::{KeyPurpose, Keys, ServerSecret};
 
 pub use csrf::Csrf;
 pub use guards::{
-    GuardRejection, ManageSecurity, ManageUsers, Permission, Permitted, SecondFactorUser,
-    SignedInUser,
+    GuardRejection, ManageSecurity, ManageUsers, MethodSet, Permission, Permitted, RequireMethods,
+    SecondFactorUser, SignedInUser, TwoFactorOnly,
 };
 pub use render::{ModalAppearance, RenderError};
 pub use session::PortSessionStore;

@@ -10,7 +10,8 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{App, HttpResponse, test, web};
 use modal2fa_actix::{
-    ManageUsers, Modal2faWeb, Permitted, SecondFactorUser, SignedInUser, WebSettings,
+    ManageUsers, Modal2faWeb, Permitted, RequireMethods, SecondFactorUser, SignedInUser,
+    TwoFactorOnly, WebSettings,
 };
 use modal2fa_core::client_ip::ClientIpConfig;
 use modal2fa_core::model::LockoutKey;
@@ -33,6 +34,10 @@ async fn secure_area(user: SecondFactorUser) -> HttpResponse {
         "secure {} via {}",
         user.0.user.username, user.0.method
     ))
+}
+
+async fn strict_area(user: RequireMethods<TwoFactorOnly>) -> HttpResponse {
+    HttpResponse::Ok().body(format!("strict {}", user.0.user.username))
 }
 
 async fn user_admin(user: Permitted<ManageUsers>) -> HttpResponse {
@@ -97,7 +102,8 @@ macro_rules! browser {
                 .configure(move |c| w.configure(c))
                 .route("/protected", web::get().to(protected))
                 .route("/secure", web::get().to(secure_area))
-                .route("/users", web::get().to(user_admin)),
+                .route("/users", web::get().to(user_admin))
+                .route("/strict", web::get().to(strict_area)),
         )
         .await;
         Browser {
@@ -553,7 +559,8 @@ async fn a_cookie_session_is_stepped_up_before_managing_devices_or_entering_the_
     .await;
     b.logout().await;
     b.login(PASSWORD).await;
-    // A cookie session: the secure area sends it to the 2FA modal.
+    // A cookie session: the secure areas send it to the 2FA modal.
+    assert_eq!(b.get("/strict").await.status, 303);
     let r = b.get("/secure").await;
     assert_eq!(r.status, 303);
     assert!(
@@ -592,6 +599,7 @@ async fn a_cookie_session_is_stepped_up_before_managing_devices_or_entering_the_
         "the step-up renews the session id"
     );
     assert_eq!(b.get("/secure").await.body, "secure alice via 2fa");
+    assert_eq!(b.get("/strict").await.body, "strict alice");
     let devices = b.get("/auth/devices/").await;
     let token = csrf(&devices.body);
     let r = b

@@ -29,6 +29,8 @@
   // htmx would insert an inline <style> for its indicators, which a strict CSP refuses:
   // modal2fa.css carries the same rules.
   htmx.config.includeIndicatorStyles = false;
+  // Never carry inline style attributes across swaps: `style-src 'self'` refuses them.
+  htmx.config.attributesToSettle = ['class', 'width', 'height'];
 
   var CONTENT = '[data-modal2fa-content]';
   var SIZES = ['sm', 'lg', 'xl'];

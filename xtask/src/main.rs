@@ -4,6 +4,8 @@
 //!   framework, database driver, async runtime or network crate, or when an adapter
 //!   depends on another adapter (or on the web layer), or the web layer on an adapter.
 
+mod bench;
+mod e2e;
 mod tidy;
 mod vendor;
 
@@ -34,11 +36,28 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("e2e") => match e2e::run() {
+            Ok(()) => {
+                println!("e2e: the browser tests passed");
+                ExitCode::SUCCESS
+            }
+            Err(problem) => {
+                eprintln!("e2e: {problem}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("bench") => match bench::run_all(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(problem) => {
+                eprintln!("bench: {problem}");
+                ExitCode::FAILURE
+            }
+        },
         other => {
             if let Some(cmd) = other {
                 eprintln!("unknown command: {cmd}");
             }
-            eprintln!("usage: cargo xtask <tidy|vendor>");
+            eprintln!("usage: cargo xtask <tidy|vendor|e2e|bench>");
             ExitCode::from(2)
         }
     }

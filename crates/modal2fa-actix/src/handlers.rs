@@ -267,6 +267,7 @@ fn check_post(
 }
 
 /// Maps a login-step report to the next screen.
+#[allow(clippy::too_many_arguments)]
 fn after_login_step(
     web: &Modal2faWeb,
     req: &HttpRequest,
@@ -275,6 +276,7 @@ fn after_login_step(
     ctx: &RequestContext,
     next: &str,
     back_to: &str,
+    username: &str,
 ) -> HttpResponse {
     if let Err(e) = apply(session, &report, ctx, web) {
         return opaque_error(&e);
@@ -310,7 +312,7 @@ fn after_login_step(
             let msg = refusal_message(r, now(web));
             match (back_to, &report.state) {
                 ("login", _) | (_, LoginState::Anonymous) => {
-                    login_modal(web, req, session, next, vec![msg])
+                    login_modal_for(web, req, session, next, vec![msg], username)
                 }
                 _ => two_factor_modal(web, req, session, next, vec![msg]),
             }
@@ -366,8 +368,20 @@ fn login_modal(
     next: &str,
     errors: Vec<String>,
 ) -> HttpResponse {
+    login_modal_for(web, req, session, next, errors, "")
+}
+
+fn login_modal_for(
+    web: &Modal2faWeb,
+    req: &HttpRequest,
+    session: &Session,
+    next: &str,
+    errors: Vec<String>,
+    username: &str,
+) -> HttpResponse {
     let mut ctx = with_errors(errors);
     ctx.insert("next", next);
+    ctx.insert("username", username);
     modal(web, req, session, "login", "Sign in", ctx)
 }
 
@@ -388,6 +402,7 @@ async fn login_post(web: Web, req: HttpRequest, form: web::Form<LoginForm>) -> H
     let cookie = req
         .cookie(web.settings().device_cookie_name())
         .map(|c| SecretString::new(c.value()));
+    let typed = form.username.trim().chars().take(150).collect::<String>();
     let login = PasswordLogin {
         username: form.username,
         password: form.password.into(),
@@ -399,9 +414,9 @@ async fn login_post(web: Web, req: HttpRequest, form: web::Form<LoginForm>) -> H
         .submit_password(&state(&session), login, &ctx)
         .await
     {
-        Ok(report) => after_login_step(&web, &req, &session, report, &ctx, &next, "login"),
+        Ok(report) => after_login_step(&web, &req, &session, report, &ctx, &next, "login", &typed),
         Err(e) => match error_message(&e) {
-            Some(msg) => login_modal(&web, &req, &session, &next, vec![msg]),
+            Some(msg) => login_modal_for(&web, &req, &session, &next, vec![msg], &typed),
             None => opaque_error(&e),
         },
     }
@@ -416,10 +431,22 @@ fn two_factor_modal(
     next: &str,
     errors: Vec<String>,
 ) -> HttpResponse {
-    let mut ctx = with_errors(errors);
-    ctx.insert("next", next);
     let setup =
         matches!(state(session), LoginState::PendingSecondFactor(ref p) if p.setup_required);
+    two_factor_modal_with(web, req, session, next, errors, setup)
+}
+
+/// The 2FA modal; with `setup`, the choice of a first factor instead of a code field.
+fn two_factor_modal_with(
+    web: &Modal2faWeb,
+    req: &HttpRequest,
+    session: &Session,
+    next: &str,
+    errors: Vec<String>,
+    setup: bool,
+) -> HttpResponse {
+    let mut ctx = with_errors(errors);
+    ctx.insert("next", next);
     ctx.insert("setup", &setup);
     ctx.insert("step_up", &matches!(state(session), LoginState::StepUp(_)));
     modal(
@@ -443,7 +470,21 @@ async fn two_factor_get(web: Web, req: HttpRequest, q: web::Query<NextQuery>) ->
         LoginState::PendingSecondFactor(_) | LoginState::StepUp(_) => {
             two_factor_modal(&web, &req, &session, &next, vec![])
         }
-        LoginState::SignedIn(_) => {
+        LoginState::SignedIn(s) => {
+            // A user with no factor yet cannot step up: offer the set-up instead.
+            let user = web
+                .auth()
+                .ports()
+                .users
+                .find_by_id(s.user_id)
+                .await
+                .ok()
+                .flatten();
+            if let Some(user) = user
+                && !web.auth().login.has_factor(&user).await.unwrap_or(true)
+            {
+                return two_factor_modal_with(&web, &req, &session, &next, vec![], true);
+            }
             // Step-up: a session that may not manage factors proves one first.
             let ctx = context(&web, &req);
             match web.auth().login.begin_step_up(&state(&session), &ctx).await {
@@ -488,7 +529,7 @@ async fn two_factor_post(web: Web, req: HttpRequest, form: web::Form<CodeForm>) 
         web.auth().login.submit_totp(&st, &form.code, &ctx).await
     };
     match result {
-        Ok(report) => after_login_step(&web, &req, &session, report, &ctx, &next, "auth_2fa"),
+        Ok(report) => after_login_step(&web, &req, &session, report, &ctx, &next, "auth_2fa", ""),
         Err(e) => match error_message(&e) {
             Some(msg) => two_factor_modal(&web, &req, &session, &next, vec![msg]),
             None => opaque_error(&e),
@@ -616,7 +657,7 @@ async fn totp_post(web: Web, req: HttpRequest, form: web::Form<CodeForm>) -> Htt
             session.remove(ENROLMENT);
             match report {
                 Some(report) => {
-                    after_login_step(&web, &req, &session, report, &ctx, &next, "auth_2fa")
+                    after_login_step(&web, &req, &session, report, &ctx, &next, "auth_2fa", "")
                 }
                 None => command(&req, Command::Reload, &next),
             }

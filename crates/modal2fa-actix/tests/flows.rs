@@ -741,3 +741,33 @@ async fn the_permission_guard_refuses_a_signed_in_user_without_the_permission() 
     let r = b.get("/users").await;
     assert_eq!(r.status, 403);
 }
+
+#[actix_web::test]
+async fn a_wrong_password_keeps_the_username_in_the_form() {
+    let mut b = browser!(0);
+    let r = b.login("wrong password").await;
+    assert!(
+        r.body
+            .contains("id=\"modal2fa-username\" name=\"username\" value=\"alice\""),
+        "{}",
+        r.body
+    );
+}
+
+#[actix_web::test]
+async fn a_user_without_a_factor_sent_to_the_2fa_modal_is_offered_the_set_up() {
+    let mut b = browser!(0);
+    b.login(PASSWORD).await;
+    let r = b.get("/secure").await;
+    assert_eq!(r.status, 303);
+    let r = b.get(r.header("Location").unwrap()).await;
+    assert!(
+        !r.body.contains("name=\"code\""),
+        "no code is asked of a user who has no authenticator"
+    );
+    assert!(
+        r.body.contains("href=\"/auth/2fa/totp/?next="),
+        "{}",
+        r.body
+    );
+}

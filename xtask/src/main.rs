@@ -3,6 +3,9 @@
 //! - `tidy` — fails when `modal2fa-core` gains a (transitive, non-dev) dependency on a web
 //!   framework, database driver, async runtime or network crate, or when an adapter
 //!   depends on another adapter (or on the web layer), or the web layer on an adapter.
+//! - `vendor` — refreshes the vendored front-end files from the npm registry.
+//! - `e2e` — the browser end-to-end suite against the reference server (headless Chromium).
+//! - `bench` — criterion benches and the HTTP load harness with its budgets.
 
 mod bench;
 mod e2e;

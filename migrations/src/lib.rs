@@ -6,6 +6,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_tables;
+mod m20261128_000002_sessions_listing_index;
 
 /// The name of modal2fa's migration-history table.
 pub const MIGRATION_TABLE: &str = "modal2fa_migrations";
@@ -28,7 +29,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_create_tables::Migration)]
+        vec![
+            Box::new(m20261128_000001_create_tables::Migration),
+            Box::new(m20261128_000002_sessions_listing_index::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

@@ -859,7 +859,7 @@ impl SessionStore for SeaOrmStore {
             .filter(sessions::Column::UserId.is_not_null())
             .filter(sessions::Column::ExpiresAt.gt(to_micros(now)))
             .order_by_desc(sessions::Column::CreatedAt)
-            .order_by_asc(sessions::Column::IdHash)
+            .order_by_desc(sessions::Column::IdHash)
             .offset(page.offset)
             .limit(page.limit)
             .all(&self.db)

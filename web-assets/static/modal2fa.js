@@ -29,6 +29,31 @@
   // htmx would insert an inline <style> for its indicators, which a strict CSP refuses:
   // modal2fa.css carries the same rules.
   htmx.config.includeIndicatorStyles = false;
+
+  // The user menu is a <details> element (it works without JavaScript). With JavaScript it
+  // behaves like a dropdown: choosing an entry, clicking elsewhere or Escape closes it.
+  function closeMenus(except) {
+    document.querySelectorAll('details.modal2fa-dropdown[open]').forEach(function (d) {
+      if (d !== except) {
+        d.removeAttribute('open');
+      }
+    });
+  }
+  document.addEventListener('click', function (event) {
+    var target = event.target instanceof Element ? event.target : null;
+    var menu = target && target.closest('details.modal2fa-dropdown');
+    if (target && target.closest('details.modal2fa-dropdown .dropdown-item')) {
+      closeMenus(null);
+    } else {
+      closeMenus(menu);
+    }
+  });
+  document.addEventListener('keydown', function (event) {
+    if (event.key === 'Escape') {
+      closeMenus(null);
+    }
+  });
+
   // Never carry inline style attributes across swaps: `style-src 'self'` refuses them.
   htmx.config.attributesToSettle = ['class', 'width', 'height'];
 

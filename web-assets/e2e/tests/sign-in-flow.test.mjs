@@ -98,7 +98,7 @@ test(
       // The page reloads; the menu now offers to change or remove 2FA.
       await page.locator('.modal2fa-menu .dropdown-menu').getByText('Change 2FA', { exact: true }).waitFor({ state: 'attached' });
       await expectSignedIn(page, NAME);
-      const entries = (await page.locator('.modal2fa-menu .dropdown-menu .dropdown-item').allInnerTexts()).map((x) => x.trim());
+      const entries = (await page.locator('.modal2fa-menu .dropdown-menu .dropdown-item').allTextContents()).map((x) => x.trim());
       assert.deepEqual(entries, ['Change 2FA', 'Remove 2FA', 'Passkeys & trusted devices', 'Change password', 'Sign out']);
 
       // Sign out from the menu.

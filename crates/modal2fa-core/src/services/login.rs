@@ -233,6 +233,23 @@ impl LoginService {
         Ok((user, key))
     }
 
+    /// The user whose second factor may be checked now, or the verdict that stands
+    /// without a check: locked, or no login waiting for a factor (the machine refuses it).
+    async fn checkable_user(
+        &self,
+        state: &LoginState,
+    ) -> ServiceResult<Result<User, FactorVerdict>> {
+        let c = &self.0;
+        match self.pending_user(state).await {
+            Ok((user, key)) => Ok(match c.lock_status(&[&key]).await? {
+                LockStatus::Locked { until } => Err(FactorVerdict::Locked { until }),
+                LockStatus::Open => Ok(user),
+            }),
+            Err(ServiceError::NotAllowed(_)) => Ok(Err(FactorVerdict::Rejected)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Step 10: an authenticator-app code for the pending login or step-up.
     pub async fn submit_totp(
         &self,
@@ -240,16 +257,10 @@ impl LoginService {
         code: &str,
         ctx: &RequestContext,
     ) -> ServiceResult<LoginReport> {
-        let c = &self.0;
         let code = crate::model::TotpCode::parse(code)?;
-        let verdict = match self.pending_user(state).await {
-            Ok((user, key)) => match c.lock_status(&[&key]).await? {
-                LockStatus::Locked { until } => FactorVerdict::Locked { until },
-                LockStatus::Open => super::factors::verify_totp(c, &user, &code).await?,
-            },
-            // No pending login: let the machine refuse it.
-            Err(ServiceError::NotAllowed(_)) => FactorVerdict::Rejected,
-            Err(e) => return Err(e),
+        let verdict = match self.checkable_user(state).await? {
+            Err(verdict) => verdict,
+            Ok(user) => super::factors::verify_totp(&self.0, &user, &code).await?,
         };
         self.factor_step(state, verdict, ctx, "totp").await
     }
@@ -262,32 +273,28 @@ impl LoginService {
         ctx: &RequestContext,
     ) -> ServiceResult<LoginReport> {
         let c = &self.0;
-        let verdict = match self.pending_user(state).await {
-            Ok((user, key)) => match c.lock_status(&[&key]).await? {
-                LockStatus::Locked { until } => FactorVerdict::Locked { until },
-                LockStatus::Open => {
-                    let hash = super::factors::recovery_hash(c, user.id, code);
-                    if c.ports
-                        .factors
-                        .consume_recovery_code(user.id, &hash)
-                        .await?
-                    {
-                        c.audit(AuditKind::RecoveryCodeUsed, Some(user.id), None, ctx, None)
-                            .await;
-                        c.notify(
-                            &user,
-                            crate::model::SecurityEventKind::RecoveryCodeUsed,
-                            ctx,
-                        )
+        let verdict = match self.checkable_user(state).await? {
+            Err(verdict) => verdict,
+            Ok(user) => {
+                let hash = super::factors::recovery_hash(c, user.id, code);
+                if c.ports
+                    .factors
+                    .consume_recovery_code(user.id, &hash)
+                    .await?
+                {
+                    c.audit(AuditKind::RecoveryCodeUsed, Some(user.id), None, ctx, None)
                         .await;
-                        FactorVerdict::Accepted(FactorKind::RecoveryCode)
-                    } else {
-                        FactorVerdict::Rejected
-                    }
+                    c.notify(
+                        &user,
+                        crate::model::SecurityEventKind::RecoveryCodeUsed,
+                        ctx,
+                    )
+                    .await;
+                    FactorVerdict::Accepted(FactorKind::RecoveryCode)
+                } else {
+                    FactorVerdict::Rejected
                 }
-            },
-            Err(ServiceError::NotAllowed(_)) => FactorVerdict::Rejected,
-            Err(e) => return Err(e),
+            }
         };
         self.factor_step(state, verdict, ctx, "recovery_code").await
     }

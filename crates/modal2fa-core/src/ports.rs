@@ -70,6 +70,8 @@ pub trait UserStore: Send + Sync {
     async fn create(&self, user: NewUser) -> PortResult<User>;
     /// Replaces every field of an existing user.
     async fn update(&self, user: &User) -> PortResult<()>;
+    /// Sets the user's last sign-in (one statement, no read); missing ids are ignored.
+    async fn record_login(&self, id: UserId, at: OffsetDateTime) -> PortResult<()>;
     /// Compare-and-set of the password hash (see the contract); `true` if it was replaced.
     async fn replace_password(
         &self,

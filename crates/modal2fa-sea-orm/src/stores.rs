@@ -176,6 +176,16 @@ impl UserStore for SeaOrmStore {
         Ok(())
     }
 
+    async fn record_login(&self, id: UserId, at: OffsetDateTime) -> PortResult<()> {
+        users::Entity::update_many()
+            .col_expr(users::Column::LastLogin, Expr::value(to_micros(at)))
+            .filter(users::Column::Id.eq(id.0))
+            .exec(&self.db)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn replace_password(
         &self,
         id: UserId,

@@ -119,6 +119,12 @@ impl UserStore for MemoryUsers {
         *slot = user.clone();
         Ok(())
     }
+    async fn record_login(&self, id: UserId, at: OffsetDateTime) -> PortResult<()> {
+        if let Some(u) = self.0.lock().unwrap().1.iter_mut().find(|u| u.id == id) {
+            u.last_login = Some(at);
+        }
+        Ok(())
+    }
     async fn replace_password(
         &self,
         id: UserId,

@@ -108,7 +108,7 @@ impl LoginService {
         let user_key = username.as_ref().map(LockoutKey::user);
         let ip_key = c.ip_key(ctx.ip);
         let keys: Vec<&LockoutKey> = user_key.iter().chain(ip_key.iter()).collect();
-        let lock = c.lock_status(&keys).await?;
+        let (lock, counted) = c.lock_check(&keys).await?;
 
         let user = match (&username, lock) {
             (Some(name), LockStatus::Open) => c.ports.users.find_by_username(name).await?,
@@ -164,12 +164,15 @@ impl LoginService {
             lock,
             verdict,
         };
-        let t = machine::step(
+        let mut t = machine::step(
             state,
             LoginEvent::Password(attempt),
             c.now(),
             &c.settings.machine,
         );
+        // Clearing a counter that the lock check just saw absent is a wasted write.
+        t.effects
+            .retain(|e| !matches!(e, machine::Effect::ClearFailures(k) if !counted.contains(k)));
         let typed = username.as_ref().map(|u| u.as_str().to_owned());
         let user_ref = concerned.as_ref().or(user.as_ref());
         self.finish(t, user_ref, typed.as_deref(), ctx, None, cookie)

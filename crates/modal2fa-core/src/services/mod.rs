@@ -187,13 +187,25 @@ impl Context {
     }
 
     pub async fn lock_status(&self, keys: &[&LockoutKey]) -> ServiceResult<LockStatus> {
+        Ok(self.lock_check(keys).await?.0)
+    }
+
+    /// The combined lock status of `keys`, and which of them have a counter at all.
+    pub async fn lock_check(
+        &self,
+        keys: &[&LockoutKey],
+    ) -> ServiceResult<(LockStatus, Vec<LockoutKey>)> {
         let now = self.now();
         let mut status = LockStatus::Open;
+        let mut present = Vec::new();
         for key in keys {
             let entry = self.ports.lockout.get(key).await?;
             status = status.combine(lockout::status(entry.as_ref(), now));
+            if entry.is_some() {
+                present.push((*key).clone());
+            }
         }
-        Ok(status)
+        Ok((status, present))
     }
 
     pub async fn record_failure(&self, key: &LockoutKey) -> ServiceResult<()> {
@@ -254,7 +266,6 @@ impl Context {
         detail: Option<String>,
     ) -> ServiceResult<SessionInstructions> {
         let mut out = SessionInstructions::default();
-        let mut user_cache: Option<User> = None;
         for effect in &t.effects {
             match effect {
                 Effect::RenewSession => out.renew = true,
@@ -264,20 +275,16 @@ impl Context {
                     self.ports.lockout.clear(key).await?;
                 }
                 Effect::RecordLogin(id) => {
-                    let mut user = self.user(*id).await?;
-                    user.last_login = Some(self.now());
-                    self.ports.users.update(&user).await?;
-                    user_cache = Some(user);
+                    self.ports.users.record_login(*id, self.now()).await?;
                 }
                 Effect::Audit(kind) => {
                     self.audit(*kind, user_id, username, ctx, detail.clone())
                         .await
                 }
                 Effect::Notify(kind) => {
-                    let user = match (&user_cache, user_id) {
-                        (Some(u), _) => Some(u.clone()),
-                        (None, Some(id)) => self.ports.users.find_by_id(id).await?,
-                        (None, None) => None,
+                    let user = match user_id {
+                        Some(id) => self.ports.users.find_by_id(id).await?,
+                        None => None,
                     };
                     if let Some(user) = user {
                         self.notify(&user, *kind, ctx).await;

@@ -1,7 +1,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use modal2fa_core::model::{Email, NewUser, Page, Username};
+use modal2fa_core::model::{Email, NewUser, Page, User, Username};
 use modal2fa_core::ports::{PortError, UserStore};
 
 use super::{NOW, case, e, ensure, run_cases};
@@ -46,6 +46,10 @@ where
                 update_replaces
             ),
             case!("list pages by id and count counts", list_and_count),
+            case!(
+                "recording a sign-in sets the last login and nothing else",
+                record_login_sets_last_login
+            ),
             case!(
                 "a password is replaced only from the expected hash, once under concurrency",
                 replace_password_cas
@@ -208,5 +212,23 @@ async fn replace_password_cas(s: S) -> Result<(), String> {
         }
     }
     ensure!(wins == 1, "{wins} of 20 concurrent first passwords won");
+    Ok(())
+}
+
+async fn record_login_sets_last_login(s: S) -> Result<(), String> {
+    let u = s.create(new_user("gina")).await.map_err(e)?;
+    let at = NOW + time::Duration::minutes(5);
+    s.record_login(u.id, at).await.map_err(e)?;
+    let back = s.find_by_id(u.id).await.map_err(e)?.ok_or("missing")?;
+    ensure!(
+        back == User {
+            last_login: Some(at),
+            ..u.clone()
+        },
+        "{back:?}"
+    );
+    s.record_login(modal2fa_core::UserId(u.id.0 + 1000), at)
+        .await
+        .map_err(e)?;
     Ok(())
 }

@@ -261,11 +261,14 @@ impl LoginService {
         ctx: &RequestContext,
     ) -> ServiceResult<LoginReport> {
         let code = crate::model::TotpCode::parse(code)?;
-        let verdict = match self.checkable_user(state).await? {
-            Err(verdict) => verdict,
-            Ok(user) => super::factors::verify_totp(&self.0, &user, &code).await?,
+        let (verdict, user) = match self.checkable_user(state).await? {
+            Err(verdict) => (verdict, None),
+            Ok(user) => (
+                super::factors::verify_totp(&self.0, &user, &code).await?,
+                Some(user),
+            ),
         };
-        self.factor_step(state, verdict, ctx, "totp").await
+        self.factor_step(state, verdict, ctx, "totp", user).await
     }
 
     /// Step 10: a recovery code for the pending login or step-up.
@@ -276,8 +279,8 @@ impl LoginService {
         ctx: &RequestContext,
     ) -> ServiceResult<LoginReport> {
         let c = &self.0;
-        let verdict = match self.checkable_user(state).await? {
-            Err(verdict) => verdict,
+        let (verdict, checked) = match self.checkable_user(state).await? {
+            Err(verdict) => (verdict, None),
             Ok(user) => {
                 let hash = super::factors::recovery_hash(c, user.id, code);
                 if c.ports
@@ -293,13 +296,17 @@ impl LoginService {
                         ctx,
                     )
                     .await;
-                    FactorVerdict::Accepted(FactorKind::RecoveryCode)
+                    (
+                        FactorVerdict::Accepted(FactorKind::RecoveryCode),
+                        Some(user),
+                    )
                 } else {
-                    FactorVerdict::Rejected
+                    (FactorVerdict::Rejected, Some(user))
                 }
             }
         };
-        self.factor_step(state, verdict, ctx, "recovery_code").await
+        self.factor_step(state, verdict, ctx, "recovery_code", checked)
+            .await
     }
 
     async fn factor_step(
@@ -308,6 +315,7 @@ impl LoginService {
         verdict: FactorVerdict,
         ctx: &RequestContext,
         factor: &str,
+        checked: Option<User>,
     ) -> ServiceResult<LoginReport> {
         let c = &self.0;
         let t = machine::step(
@@ -316,9 +324,11 @@ impl LoginService {
             c.now(),
             &c.settings.machine,
         );
-        let user = match t.state.user_id().or(state.user_id()) {
-            Some(id) => c.ports.users.find_by_id(id).await?,
-            None => None,
+        // The user was loaded to check the factor; load it only when it was not.
+        let user = match (checked, t.state.user_id().or(state.user_id())) {
+            (Some(u), _) => Some(u),
+            (None, Some(id)) => c.ports.users.find_by_id(id).await?,
+            (None, None) => None,
         };
         self.finish(
             t,

@@ -193,6 +193,19 @@ pub trait TrustedDeviceStore: Send + Sync {
 pub trait LockoutStore: Send + Sync {
     /// The entry for a key.
     async fn get(&self, key: &LockoutKey) -> PortResult<Option<LockoutEntry>>;
+    /// The entries of those `keys` that have one, in any order. The default asks [`get`]
+    /// once per key; a store that can read them in one round trip should.
+    ///
+    /// [`get`]: LockoutStore::get
+    async fn get_many(&self, keys: &[&LockoutKey]) -> PortResult<Vec<LockoutEntry>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(entry) = self.get(key).await? {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    }
     /// Counts one failure (see the contract).
     async fn record_failure(
         &self,

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod direct;
 pub mod entities;
 mod stores;
 
@@ -19,18 +20,77 @@ pub use sea_orm;
 /// devices, lockout, sessions and the audit log. Cheap to clone (the pool is shared).
 #[derive(Clone, Debug)]
 pub struct SeaOrmStore {
+    /// The sqlx pool: migrations, and the host's own use through [`SeaOrmStore::connection`].
     db: DatabaseConnection,
+    /// Where the store's own statements run: the pool, or the direct SQLite connection.
+    q: DatabaseConnection,
+    direct: Option<direct::DirectSqlite>,
 }
 
+/// A transaction on whichever connection the store's statements use.
+pub(crate) enum Txn {
+    Pool(sea_orm::DatabaseTransaction),
+    Direct(direct::DirectTransaction),
+}
+
+impl Txn {
+    pub(crate) async fn commit(self) -> PortResult<()> {
+        match self {
+            Txn::Pool(t) => t.commit().await.map_err(map_err),
+            Txn::Direct(t) => t.commit().map_err(map_err),
+        }
+    }
+}
+
+/// Runs `$body` with `$c` bound to the transaction's connection, whatever its type.
+macro_rules! in_txn {
+    ($txn:expr, |$c:ident| $body:expr) => {
+        match &$txn {
+            $crate::Txn::Pool($c) => $body,
+            $crate::Txn::Direct(t) => {
+                let $c = t.conn();
+                $body
+            }
+        }
+    };
+}
+pub(crate) use in_txn;
+
 impl SeaOrmStore {
-    /// Wraps an existing connection (a host application's pool, say).
+    /// Wraps an existing connection (a host application's pool, say). Every statement goes
+    /// through it.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            q: db.clone(),
+            db,
+            direct: None,
+        }
+    }
+
+    pub(crate) async fn begin(&self) -> PortResult<Txn> {
+        use sea_orm::TransactionTrait;
+        match &self.direct {
+            Some(d) => d.transaction().map(Txn::Direct).map_err(map_err),
+            None => self.db.begin().await.map(Txn::Pool).map_err(map_err),
+        }
+    }
+
+    /// Whether the store's statements run on the direct SQLite connection (see
+    /// [`SeaOrmStore::connect`]).
+    pub fn is_direct_sqlite(&self) -> bool {
+        self.direct.is_some()
     }
 
     /// Connects to `url` (`sqlite://file.db?mode=rwc`, `postgres://…`, `mysql://…`) with a
     /// pool of at most `max_connections`. SQLite files are switched to WAL journaling so
     /// readers never wait for the writer.
+    ///
+    /// For a SQLite *file*, the store's own statements then run on one direct connection on
+    /// the calling task instead of through sqlx's per-connection worker thread (a thread
+    /// hand-off per statement costs more than the statement); SeaORM still builds them. The
+    /// pool stays for [`SeaOrmStore::migrate`] and [`SeaOrmStore::connection`]. A write
+    /// that finds another process holding the file's write lock waits up to 5 s on its
+    /// thread, as SQLite does.
     pub async fn connect(url: &str, max_connections: u32) -> PortResult<Self> {
         let mut opts = ConnectOptions::new(url.to_owned());
         opts.max_connections(max_connections.max(1))
@@ -44,7 +104,15 @@ impl SeaOrmStore {
                 .await
                 .map_err(map_err)?;
         }
-        Ok(Self { db })
+        let mut store = Self::new(db);
+        if store.db.get_database_backend() == DatabaseBackend::Sqlite
+            && let Some((path, create)) = direct::sqlite_file(url)
+        {
+            let d = direct::DirectSqlite::open(&path, create).map_err(map_err)?;
+            store.q = d.shared();
+            store.direct = Some(d);
+        }
+        Ok(store)
     }
 
     /// Applies pending migrations (idempotent).
@@ -52,7 +120,8 @@ impl SeaOrmStore {
         Migrator::up(&self.db, None).await.map_err(map_err)
     }
 
-    /// The connection pool.
+    /// The sqlx connection pool (for migrations and the host's own queries; on a SQLite
+    /// file the store's statements use its direct connection instead).
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
     }
@@ -68,6 +137,11 @@ impl SeaOrmStore {
 pub fn map_err(e: DbErr) -> PortError {
     if let Some(SqlErr::UniqueConstraintViolation(what)) = e.sql_err() {
         return PortError::Conflict(what);
+    }
+    if let DbErr::Custom(m) = &e
+        && let Some(what) = m.strip_prefix(direct::UNIQUE_VIOLATION)
+    {
+        return PortError::Conflict(what.to_owned());
     }
     match e {
         DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => PortError::Unavailable(Box::new(e)),

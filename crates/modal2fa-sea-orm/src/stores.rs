@@ -17,7 +17,7 @@ use modal2fa_core::ports::{
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, NotSet, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 use time::OffsetDateTime;
 
@@ -25,7 +25,7 @@ use crate::entities::{
     audit_events, lockout as lockout_rows, recovery_codes, sessions, totp_devices, trusted_devices,
     users, webauthn_credentials,
 };
-use crate::{SeaOrmStore, from_micros, map_err, to_micros, truncate};
+use crate::{SeaOrmStore, from_micros, in_txn, map_err, to_micros, truncate};
 
 fn corrupt(what: &str) -> PortError {
     PortError::Unexpected(format!("stored {what} is not valid").into())
@@ -72,7 +72,7 @@ fn user_from(m: users::Model) -> PortResult<User> {
 impl UserStore for SeaOrmStore {
     async fn find_by_id(&self, id: UserId) -> PortResult<Option<User>> {
         users::Entity::find_by_id(id.0)
-            .one(&self.db)
+            .one(&self.q)
             .await
             .map_err(map_err)?
             .map(user_from)
@@ -82,7 +82,7 @@ impl UserStore for SeaOrmStore {
     async fn find_by_username(&self, username: &Username) -> PortResult<Option<User>> {
         users::Entity::find()
             .filter(users::Column::UsernameCanonical.eq(username.canonical()))
-            .one(&self.db)
+            .one(&self.q)
             .await
             .map_err(map_err)?
             .map(user_from)
@@ -93,7 +93,7 @@ impl UserStore for SeaOrmStore {
         users::Entity::find()
             .filter(users::Column::EmailCanonical.eq(email.as_str().to_lowercase()))
             .order_by_asc(users::Column::Id)
-            .all(&self.db)
+            .all(&self.q)
             .await
             .map_err(map_err)?
             .into_iter()
@@ -118,7 +118,7 @@ impl UserStore for SeaOrmStore {
             last_login: Set(None),
             password_changed_at: Set(u.password_changed_at.map(to_micros)),
         }
-        .insert(&self.db)
+        .insert(&self.q)
         .await
         .map_err(map_err)?;
         user_from(m)
@@ -161,12 +161,12 @@ impl UserStore for SeaOrmStore {
                 Expr::value(u.password_changed_at.map(to_micros)),
             )
             .filter(users::Column::Id.eq(u.id.0))
-            .exec(&self.db)
+            .exec(&self.q)
             .await
             .map_err(map_err)?;
         if res.rows_affected == 0
             && users::Entity::find_by_id(u.id.0)
-                .one(&self.db)
+                .one(&self.q)
                 .await
                 .map_err(map_err)?
                 .is_none()
@@ -180,7 +180,7 @@ impl UserStore for SeaOrmStore {
         users::Entity::update_many()
             .col_expr(users::Column::LastLogin, Expr::value(to_micros(at)))
             .filter(users::Column::Id.eq(id.0))
-            .exec(&self.db)
+            .exec(&self.q)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -205,7 +205,7 @@ impl UserStore for SeaOrmStore {
             .col_expr(users::Column::PasswordChangedAt, Expr::value(to_micros(at)))
             .filter(users::Column::Id.eq(id.0))
             .filter(current)
-            .exec(&self.db)
+            .exec(&self.q)
             .await
             .map_err(map_err)?;
         Ok(res.rows_affected == 1)
@@ -216,7 +216,7 @@ impl UserStore for SeaOrmStore {
             .order_by_asc(users::Column::Id)
             .offset(page.offset)
             .limit(page.limit)
-            .all(&self.db)
+            .all(&self.q)
             .await
             .map_err(map_err)?
             .into_iter()
@@ -225,7 +225,7 @@ impl UserStore for SeaOrmStore {
     }
 
     async fn count(&self) -> PortResult<u64> {
-        users::Entity::find().count(&self.db).await.map_err(map_err)
+        users::Entity::find().count(&self.q).await.map_err(map_err)
     }
 }
 
@@ -264,7 +264,7 @@ impl FactorStore for SeaOrmStore {
         Ok(totp_devices::Entity::find()
             .filter(totp_devices::Column::UserId.eq(user.0))
             .order_by_asc(totp_devices::Column::Id)
-            .all(&self.db)
+            .all(&self.q)
             .await
             .map_err(map_err)?
             .into_iter()
@@ -286,39 +286,41 @@ impl FactorStore for SeaOrmStore {
             last_used_step: Set(None),
             created_at: Set(to_micros(at)),
         }
-        .insert(&self.db)
+        .insert(&self.q)
         .await
         .map_err(map_err)?;
         Ok(totp_from(m))
     }
 
     async fn confirm_totp(&self, device: i64, step: i64) -> PortResult<bool> {
-        let txn = self.db.begin().await.map_err(map_err)?;
-        let res = totp_devices::Entity::update_many()
-            .col_expr(totp_devices::Column::Confirmed, Expr::value(true))
-            .col_expr(totp_devices::Column::LastUsedStep, Expr::value(step))
-            .filter(totp_devices::Column::Id.eq(device))
-            .filter(totp_devices::Column::Confirmed.eq(false))
-            .exec(&txn)
-            .await
-            .map_err(map_err)?;
-        if res.rows_affected != 1 {
-            txn.rollback().await.map_err(map_err)?;
-            return Ok(false);
-        }
-        let owner = totp_devices::Entity::find_by_id(device)
-            .one(&txn)
-            .await
-            .map_err(map_err)?
-            .ok_or(PortError::NotFound)?;
-        totp_devices::Entity::delete_many()
-            .filter(totp_devices::Column::UserId.eq(owner.user_id))
-            .filter(totp_devices::Column::Id.ne(device))
-            .exec(&txn)
-            .await
-            .map_err(map_err)?;
-        txn.commit().await.map_err(map_err)?;
-        Ok(true)
+        let txn = self.begin().await?;
+        let confirmed = in_txn!(txn, |c| {
+            let res = totp_devices::Entity::update_many()
+                .col_expr(totp_devices::Column::Confirmed, Expr::value(true))
+                .col_expr(totp_devices::Column::LastUsedStep, Expr::value(step))
+                .filter(totp_devices::Column::Id.eq(device))
+                .filter(totp_devices::Column::Confirmed.eq(false))
+                .exec(c)
+                .await
+                .map_err(map_err)?;
+            if res.rows_affected == 1 {
+                let owner = totp_devices::Entity::find_by_id(device)
+                    .one(c)
+                    .await
+                    .map_err(map_err)?
+                    .ok_or(PortError::NotFound)?;
+                totp_devices::Entity::delete_many()
+                    .filter(totp_devices::Column::UserId.eq(owner.user_id))
+                    .filter(totp_devices::Column::Id.ne(device))
+                    .exec(c)
+                    .await
+                    .map_err(map_err)?;
+            }
+            res.rows_affected == 1
+        });
+        // Nothing was written when the device was not confirmable: committing is a no-op.
+        txn.commit().await?;
+        Ok(confirmed)
     }
 
     async fn advance_totp_step(&self, device: i64, step: i64) -> PortResult<bool> {
@@ -330,7 +332,7 @@ impl FactorStore for SeaOrmStore {
                     .add(totp_devices::Column::LastUsedStep.is_null())
                     .add(totp_devices::Column::LastUsedStep.lt(step)),
             )
-            .exec(&self.db)
+            .exec(&self.q)
             .await
             .map_err(map_err)?;
         Ok(res.rows_affected == 1)
@@ -339,7 +341,7 @@ impl FactorStore for SeaOrmStore {
     async fn delete_totp(&self, user: UserId) -> PortResult<u64> {
         Ok(totp_devices::Entity::delete_many()
             .filter(totp_devices::Column::UserId.eq(user.0))
-            .exec(&self.db)
+            .exec(&self.q)
             .await
             .map_err(map_err)?
             .rows_affected)
@@ -349,7 +351,7 @@ impl FactorStore for SeaOrmStore {
         webauthn_credentials::Entity::find()
             .filter(webauthn_credentials::Column::UserId.eq(user.0))
             .order_by_asc(webauthn_credentials::Column::Id)
-            .all(&self.db)
+            .all(&self.q)
             .await
             .map_err(map_err)?
             .into_iter()
@@ -360,7 +362,7 @@ impl FactorStore for SeaOrmStore {
     async fn find_webauthn(&self, credential_id: &[u8]) -> PortResult<Option<WebAuthnCredential>> {
         webauthn_credentials::Entity::find()
             .filter(webauthn_credentials::Column::CredentialIdHash.eq(sha256_hex(credential_id)))
-            .one(&self.db)
+            .one(&self.q)
             .await
             .map_err(map_err)?
             .map(webauthn_from)
@@ -383,7 +385,7 @@ impl FactorStore for SeaOrmStore {
             created_at: Set(to_micros(c.created_at)),
             last_used_at: Set(None),
         }
-        .insert(&self.db)
+        .insert(&self.q)
         .await
         .map_err(map_err)?;
         webauthn_from(m)
@@ -415,7 +417,7 @@ impl FactorStore for SeaOrmStore {
                 Expr::value(to_micros(at)),
             )
             .filter(webauthn_credentials::Column::Id.eq(id))
-            .exec(&self.db)
+            .exec(&self.q)
             .await
             .map_err(map_err)?;
         Ok(res.rows_affected == 1)
@@ -425,7 +427,7 @@ impl FactorStore for SeaOrmStore {
         let exists = webauthn_credentials::Entity::find()
             .filter(webauthn_credentials::Column::Id.eq(id))
             .filter(webauthn_credentials::Column::UserId.eq(user.0))
-            .count(&self.db)
+            .count(&self.q)
             .await
             .map_err(map_err)?;
         if exists == 0 {
@@ -438,7 +440,7 @@ impl FactorStore for SeaOrmStore {
             )
             .filter(webauthn_credentials::Column::Id.eq(id))
             .filter(webauthn_credentials::Column::UserId.eq(user.0))
-            .exec(&self.db)
+            .exec(&self.q)
             .await
             .map_err(map_err)?;
         Ok(true)
@@ -448,7 +450,7 @@ impl FactorStore for SeaOrmStore {
         let res = webauthn_credentials::Entity::delete_many()
             .filter(webauthn_credentials::Column::Id.eq(id))
             .filter(webauthn_credentials::Column::UserId.eq(user.0))
-            .exec(&self.db)
+            .exec(&self.q)
             .await
             .map_err(map_err)?;
         Ok(res.rows_affected == 1)
@@ -457,7 +459,7 @@ impl FactorStore for SeaOrmStore {
     async fn delete_all_webauthn(&self, user: UserId) -> PortResult<u64> {
         Ok(webauthn_credentials::Entity::delete_many()
             .filter(webauthn_credentials::Column::UserId.eq(user.0))
-            .exec(&self.db)
+            .exec(&self.q)
             .await
             .map_err(map_err)?
             .rows_affected)
@@ -469,32 +471,34 @@ impl FactorStore for SeaOrmStore {
         hashes: Vec<Vec<u8>>,
         at: OffsetDateTime,
     ) -> PortResult<()> {
-        let txn = self.db.begin().await.map_err(map_err)?;
-        recovery_codes::Entity::delete_many()
-            .filter(recovery_codes::Column::UserId.eq(user.0))
-            .exec(&txn)
-            .await
-            .map_err(map_err)?;
-        if !hashes.is_empty() {
-            let rows = hashes.iter().map(|h| recovery_codes::ActiveModel {
-                id: NotSet,
-                user_id: Set(user.0),
-                code_hash: Set(hex(h)),
-                created_at: Set(to_micros(at)),
-            });
-            recovery_codes::Entity::insert_many(rows)
-                .exec(&txn)
+        let txn = self.begin().await?;
+        in_txn!(txn, |c| {
+            recovery_codes::Entity::delete_many()
+                .filter(recovery_codes::Column::UserId.eq(user.0))
+                .exec(c)
                 .await
                 .map_err(map_err)?;
-        }
-        txn.commit().await.map_err(map_err)
+            if !hashes.is_empty() {
+                let rows = hashes.iter().map(|h| recovery_codes::ActiveModel {
+                    id: NotSet,
+                    user_id: Set(user.0),
+                    code_hash: Set(hex(h)),
+                    created_at: Set(to_micros(at)),
+                });
+                recovery_codes::Entity::insert_many(rows)
+                    .exec(c)
+                    .await
+                    .map_err(map_err)?;
+            }
+        });
+        txn.commit().await
     }
 
     async fn consume_recovery_code(&self, user: UserId, hash: &[u8]) -> PortResult<bool> {
         let Some(row) = recovery_codes::Entity::find()
             .filter(recovery_codes::Column::UserId.eq(user.0))
             .filter(recovery_codes::Column::CodeHash.eq(hex(hash)))
-            .one(&self.db)
+            .one(&self.q)
             .await
             .map_err(map_err)?
         else {
@@ -502,7 +506,7 @@ impl FactorStore for SeaOrmStore {
         };
         // Deleting by primary key: of concurrent consumers exactly one deletes the row.
         let res = recovery_codes::Entity::delete_by_id(row.id)
-            .exec(&self.db)
+            .exec(&self.q)
             .await
             .map_err(map_err)?;
         Ok(res.rows_affected == 1)
@@ -511,7 +515,7 @@ impl FactorStore for SeaOrmStore {
     async fn count_recovery_codes(&self, user: UserId) -> PortResult<u64> {
         recovery_codes::Entity::find()
             .filter(recovery_codes::Column::UserId.eq(user.0))
-            .count(&self.db)
+            .count(&self.q)
             .await
             .map_err(map_err)
     }
@@ -540,7 +544,7 @@ impl TrustedDeviceStore for SeaOrmStore {
             .filter(trusted_devices::Column::UserId.eq(user.0))
             .order_by_desc(trusted_devices::Column::LastUsedAt)
             .order_by_desc(trusted_devices::Column::CreatedAt)
-            .all(&self.db)
+            .all(&self.q)
             .await
             .map_err(map_err)?
             .into_iter()
@@ -550,7 +554,7 @@ impl TrustedDeviceStore for SeaOrmStore {
 
     async fn find(&self, id: &str) -> PortResult<Option<TrustedDevice>> {
         trusted_devices::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
+            .one(&self.q)
             .await
             .map_err(map_err)?
             .map(device_from)
@@ -569,7 +573,7 @@ impl TrustedDeviceStore for SeaOrmStore {
             last_ip: Set(d.last_ip.map(|i| i.to_string())),
             user_agent: Set(d.user_agent),
         })
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&self.q)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -607,7 +611,7 @@ impl TrustedDeviceStore for SeaOrmStore {
             )
             .filter(trusted_devices::Column::Id.eq(id))
             .filter(trusted_devices::Column::KeyHash.eq(hex(expected_hash)))
-            .exec(&self.db)
+            .exec(&self.q)
             .await
             .map_err(map_err)?;
         Ok(res.rows_affected == 1)
@@ -617,7 +621,7 @@ impl TrustedDeviceStore for SeaOrmStore {
         let res = trusted_devices::Entity::delete_many()
             .filter(trusted_devices::Column::Id.eq(id))
             .filter(trusted_devices::Column::UserId.eq(user.0))
-            .exec(&self.db)
+            .exec(&self.q)
             .await
             .map_err(map_err)?;
         Ok(res.rows_affected == 1)
@@ -626,7 +630,7 @@ impl TrustedDeviceStore for SeaOrmStore {
     async fn delete_all(&self, user: UserId) -> PortResult<u64> {
         Ok(trusted_devices::Entity::delete_many()
             .filter(trusted_devices::Column::UserId.eq(user.0))
-            .exec(&self.db)
+            .exec(&self.q)
             .await
             .map_err(map_err)?
             .rows_affected)
@@ -656,11 +660,25 @@ const MAX_CAS_ATTEMPTS: usize = 10_000;
 impl LockoutStore for SeaOrmStore {
     async fn get(&self, key: &LockoutKey) -> PortResult<Option<LockoutEntry>> {
         lockout_rows::Entity::find_by_id(key.as_storage_string())
-            .one(&self.db)
+            .one(&self.q)
             .await
             .map_err(map_err)?
             .map(entry_from)
             .transpose()
+    }
+
+    async fn get_many(&self, keys: &[&LockoutKey]) -> PortResult<Vec<LockoutEntry>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        lockout_rows::Entity::find()
+            .filter(lockout_rows::Column::Key.is_in(keys.iter().map(|k| k.as_storage_string())))
+            .all(&self.q)
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .map(entry_from)
+            .collect()
     }
 
     async fn record_failure(
@@ -673,7 +691,7 @@ impl LockoutStore for SeaOrmStore {
         let now = truncate(now);
         for attempt in 0..MAX_CAS_ATTEMPTS {
             let row = lockout_rows::Entity::find_by_id(id.clone())
-                .one(&self.db)
+                .one(&self.q)
                 .await
                 .map_err(map_err)?;
             let previous = row.clone().map(entry_from).transpose()?;
@@ -688,7 +706,7 @@ impl LockoutStore for SeaOrmStore {
                         locked_until: Set(next.locked_until.map(to_micros)),
                         version: Set(1),
                     })
-                    .exec_without_returning(&self.db)
+                    .exec_without_returning(&self.q)
                     .await;
                     match insert.map_err(map_err) {
                         Ok(_) => true,
@@ -717,7 +735,7 @@ impl LockoutStore for SeaOrmStore {
                         .col_expr(lockout_rows::Column::Version, Expr::value(r.version + 1))
                         .filter(lockout_rows::Column::Key.eq(id.clone()))
                         .filter(lockout_rows::Column::Version.eq(r.version))
-                        .exec(&self.db)
+                        .exec(&self.q)
                         .await
                         .map_err(map_err)?;
                     res.rows_affected == 1
@@ -738,7 +756,7 @@ impl LockoutStore for SeaOrmStore {
 
     async fn clear(&self, key: &LockoutKey) -> PortResult<bool> {
         let res = lockout_rows::Entity::delete_by_id(key.as_storage_string())
-            .exec(&self.db)
+            .exec(&self.q)
             .await
             .map_err(map_err)?;
         Ok(res.rows_affected == 1)
@@ -750,7 +768,7 @@ impl LockoutStore for SeaOrmStore {
             .order_by_asc(lockout_rows::Column::Key)
             .offset(page.offset)
             .limit(page.limit)
-            .all(&self.db)
+            .all(&self.q)
             .await
             .map_err(map_err)?
             .into_iter()
@@ -767,7 +785,7 @@ impl LockoutStore for SeaOrmStore {
                     .add(lockout_rows::Column::LockedUntil.is_null())
                     .add(lockout_rows::Column::LockedUntil.lt(cutoff)),
             )
-            .exec(&self.db)
+            .exec(&self.q)
             .await
             .map_err(map_err)?;
         Ok(res.rows_affected)
@@ -813,7 +831,7 @@ fn session_row(r: &SessionRecord) -> sessions::ActiveModel {
 impl SessionStore for SeaOrmStore {
     async fn load(&self, id_hash: &str) -> PortResult<Option<SessionRecord>> {
         sessions::Entity::find_by_id(id_hash.to_owned())
-            .one(&self.db)
+            .one(&self.q)
             .await
             .map_err(map_err)?
             .map(session_from)
@@ -837,28 +855,35 @@ impl SessionStore for SeaOrmStore {
                     ])
                     .to_owned(),
             )
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&self.q)
             .await
             .map_err(map_err)?;
         Ok(())
     }
 
     async fn renew(&self, old_hash: &str, record: &SessionRecord) -> PortResult<()> {
-        let txn = self.db.begin().await.map_err(map_err)?;
-        sessions::Entity::delete_by_id(old_hash.to_owned())
-            .exec(&txn)
+        // One statement: the row takes its new id and contents in place. Only a session
+        // that was never stored (or has just been deleted) needs an insert.
+        let mut row = session_row(record);
+        row.id_hash = Set(record.id_hash.clone());
+        let res = sessions::Entity::update_many()
+            .set(row)
+            .filter(sessions::Column::IdHash.eq(old_hash))
+            .exec(&self.q)
             .await
             .map_err(map_err)?;
-        sessions::Entity::insert(session_row(record))
-            .exec_without_returning(&txn)
-            .await
-            .map_err(map_err)?;
-        txn.commit().await.map_err(map_err)
+        if res.rows_affected == 0 {
+            sessions::Entity::insert(session_row(record))
+                .exec_without_returning(&self.q)
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(())
     }
 
     async fn delete(&self, id_hash: &str) -> PortResult<bool> {
         let res = sessions::Entity::delete_by_id(id_hash.to_owned())
-            .exec(&self.db)
+            .exec(&self.q)
             .await
             .map_err(map_err)?;
         Ok(res.rows_affected == 1)
@@ -872,7 +897,7 @@ impl SessionStore for SeaOrmStore {
             .order_by_desc(sessions::Column::IdHash)
             .offset(page.offset)
             .limit(page.limit)
-            .all(&self.db)
+            .all(&self.q)
             .await
             .map_err(map_err)?
             .into_iter()
@@ -883,7 +908,7 @@ impl SessionStore for SeaOrmStore {
     async fn delete_for_user(&self, user: UserId) -> PortResult<u64> {
         Ok(sessions::Entity::delete_many()
             .filter(sessions::Column::UserId.eq(user.0))
-            .exec(&self.db)
+            .exec(&self.q)
             .await
             .map_err(map_err)?
             .rows_affected)
@@ -892,7 +917,7 @@ impl SessionStore for SeaOrmStore {
     async fn purge_expired(&self, now: OffsetDateTime) -> PortResult<u64> {
         Ok(sessions::Entity::delete_many()
             .filter(sessions::Column::ExpiresAt.lte(to_micros(now)))
-            .exec(&self.db)
+            .exec(&self.q)
             .await
             .map_err(map_err)?
             .rows_affected)
@@ -934,7 +959,7 @@ impl AuditLog for SeaOrmStore {
             user_agent: Set(e.user_agent),
             detail: Set(e.detail),
         })
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&self.q)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -946,7 +971,7 @@ impl AuditLog for SeaOrmStore {
             .order_by_desc(audit_events::Column::Id)
             .offset(page.offset)
             .limit(page.limit)
-            .all(&self.db)
+            .all(&self.q)
             .await
             .map_err(map_err)?
             .into_iter()

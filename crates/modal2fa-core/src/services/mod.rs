@@ -198,11 +198,13 @@ impl Context {
         let now = self.now();
         let mut status = LockStatus::Open;
         let mut present = Vec::new();
-        for key in keys {
-            let entry = self.ports.lockout.get(key).await?;
-            status = status.combine(lockout::status(entry.as_ref(), now));
-            if entry.is_some() {
-                present.push((*key).clone());
+        if keys.is_empty() {
+            return Ok((status, present));
+        }
+        for entry in self.ports.lockout.get_many(keys).await? {
+            if keys.contains(&&entry.key) {
+                status = status.combine(lockout::status(Some(&entry), now));
+                present.push(entry.key);
             }
         }
         Ok((status, present))

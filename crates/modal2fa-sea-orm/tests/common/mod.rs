@@ -15,7 +15,10 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// One backend under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// A SQLite file through `SeaOrmStore::connect`: the direct connection.
     Sqlite,
+    /// The same, through a sqlx pool handed to `SeaOrmStore::new`.
+    SqliteViaSqlx,
     Postgres,
     MySql,
 }
@@ -51,7 +54,7 @@ fn with_database(url: &str, name: &str) -> String {
 
 /// The backends this run can reach, saying which are skipped.
 pub fn backends() -> Vec<Backend> {
-    let mut out = vec![Backend::Sqlite];
+    let mut out = vec![Backend::Sqlite, Backend::SqliteViaSqlx];
     for (var, b) in [
         ("MODAL2FA_TEST_POSTGRES_URL", Backend::Postgres),
         ("MODAL2FA_TEST_MYSQL_URL", Backend::MySql),
@@ -69,7 +72,7 @@ impl TestDb {
     pub async fn create(backend: Backend) -> Self {
         let name = unique_name();
         let db = match backend {
-            Backend::Sqlite => {
+            Backend::Sqlite | Backend::SqliteViaSqlx => {
                 let path = std::env::temp_dir().join(format!("{name}.sqlite"));
                 Self {
                     backend,
@@ -109,7 +112,17 @@ impl TestDb {
 
     /// A new pool on this database.
     pub async fn store(&self) -> SeaOrmStore {
-        SeaOrmStore::connect(&self.url, 8).await.expect("connect")
+        let store = if self.backend == Backend::SqliteViaSqlx {
+            let pool = Database::connect(self.url.as_str()).await.expect("connect");
+            pool.execute_unprepared("PRAGMA journal_mode=WAL")
+                .await
+                .expect("WAL");
+            SeaOrmStore::new(pool)
+        } else {
+            SeaOrmStore::connect(&self.url, 8).await.expect("connect")
+        };
+        assert_eq!(store.is_direct_sqlite(), self.backend == Backend::Sqlite);
+        store
     }
 
     /// A store on an emptied database (every table cleared).

@@ -28,6 +28,10 @@ where
                 "failures accumulate per key and lock at the threshold",
                 accumulate_and_lock
             ),
+            case!(
+                "reading several keys at once returns exactly the entries that exist",
+                get_many_returns_existing_entries
+            ),
             case!("clearing removes the entry and lifts the lock", clear_lifts),
             case!(
                 "50 concurrent failures count exactly 50 and lock once",
@@ -68,6 +72,31 @@ async fn accumulate_and_lock(s: S) -> Result<(), String> {
     ensure!(
         s.get(&other).await.map_err(e)?.map(|x| x.failures) == Some(1),
         "keys are independent"
+    );
+    Ok(())
+}
+
+async fn get_many_returns_existing_entries(s: S) -> Result<(), String> {
+    let settings = LockoutSettings::default();
+    let carol = user("carol");
+    let ip = LockoutKey::Ip("198.51.100.7".into());
+    let absent = user("nobody");
+    let unrelated = user("dave");
+    for key in [&carol, &ip, &ip, &unrelated] {
+        s.record_failure(key, NOW, settings.rule_for(key))
+            .await
+            .map_err(e)?;
+    }
+    ensure!(
+        s.get_many(&[]).await.map_err(e)?.is_empty(),
+        "no keys, no entries"
+    );
+    let mut got = s.get_many(&[&carol, &absent, &ip]).await.map_err(e)?;
+    got.sort_by_key(|x| x.failures);
+    let summary: Vec<(LockoutKey, u32)> = got.into_iter().map(|x| (x.key, x.failures)).collect();
+    ensure!(
+        summary == vec![(carol, 1), (ip, 2)],
+        "existing entries of the asked keys only: {summary:?}"
     );
     Ok(())
 }

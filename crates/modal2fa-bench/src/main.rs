@@ -519,17 +519,34 @@ struct Row {
 }
 
 fn hash_seconds(hashing: PasswordHashing) -> f64 {
+    hash_seconds_on(hashing, 1)
+}
+
+/// The time of one hash while `threads` threads hash at once (each its own password
+/// check, as concurrent logins do). Reported beside the lone figure: with every core busy,
+/// a memory-hard hash shares the last-level cache and memory bandwidth with the others.
+fn hash_seconds_on(hashing: PasswordHashing, threads: usize) -> f64 {
     let h = PasswordHasher::new(hashing);
     let hash = h.hash(&SecretString::new(PASSWORD), &OsRandom).unwrap();
     let n = match hashing {
         PasswordHashing::Pbkdf2Sha256 { .. } => 400,
-        _ => 10,
+        _ => 20,
     };
-    let t = Instant::now();
-    for _ in 0..n {
-        h.verify(&SecretString::new(PASSWORD), &hash);
-    }
-    t.elapsed().as_secs_f64() / f64::from(n)
+    let per_thread: Vec<f64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let t = Instant::now();
+                    for _ in 0..n {
+                        h.verify(&SecretString::new(PASSWORD), &hash);
+                    }
+                    t.elapsed().as_secs_f64() / f64::from(n)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    per_thread.iter().sum::<f64>() / per_thread.len() as f64
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -763,6 +780,7 @@ async fn main() {
     }
     drop(auth);
     let hash_argon = hash_seconds(PasswordHashing::default());
+    let hash_argon_all_cores = hash_seconds_on(PasswordHashing::default(), cores as usize);
     let server = start(&bin, &dir, "argon2id").await;
     let o = run(&server, ticks, |client, i, c| {
         Box::pin(async move {
@@ -779,13 +797,26 @@ async fn main() {
     })
     .await;
     let throughput = o.ops as f64 / o.wall.as_secs_f64();
+    // The budget's limit: every core hashing back to back, at the lone hash's speed.
     let limit = cores / hash_argon;
+    let busy = o.cpu / o.wall.as_secs_f64();
     rows.push(Row {
         scenario: "login throughput, default Argon2id",
-        figure: format!("{throughput:.1} logins/s; one hash {:.1} ms; limit {limit:.1}/s ({:.0} %)", hash_argon * 1000.0, throughput / limit * 100.0),
+        figure: format!(
+            "{throughput:.1} logins/s; one hash {:.1} ms (alone), {:.1} ms (all {cores} cores hashing); limit {limit:.1}/s → {:.0} %; server busy {busy:.2} cores",
+            hash_argon * 1000.0,
+            hash_argon_all_cores * 1000.0,
+            throughput / limit * 100.0,
+        ),
         budget: "≥ 90 % of cores ÷ hash time".into(),
         ok: Some(throughput >= 0.9 * limit),
-        json: serde_json::json!({"argon2_logins_per_s": throughput, "argon2_hash_ms": hash_argon * 1000.0, "limit_per_s": limit}),
+        json: serde_json::json!({
+            "argon2_logins_per_s": throughput,
+            "argon2_hash_ms": hash_argon * 1000.0,
+            "argon2_hash_all_cores_ms": hash_argon_all_cores * 1000.0,
+            "limit_per_s": limit,
+            "server_busy_cores": busy,
+        }),
     });
     let mut server = server;
     server.child.kill().await.ok();

@@ -130,28 +130,21 @@ impl SessionStore for PortSessionStore {
         state: HashMap<String, String>,
         ttl: &CookieDuration,
     ) -> Result<SessionKey, UpdateError> {
-        let hash = sha256_hex(key.as_ref().as_bytes());
-        match self
+        let record = self
+            .record(&key, &state, ttl)
+            .map_err(UpdateError::Serialization)?;
+        let replaced = self
             .port
-            .load(&hash)
+            .replace(&record)
             .await
-            .map_err(|e| UpdateError::Other(anyhow::anyhow!(e)))?
-        {
+            .map_err(|e| UpdateError::Other(anyhow::anyhow!(e)))?;
+        if replaced {
+            Ok(key)
+        } else {
             // Ended meanwhile (an admin signed it out): start a new session instead.
-            None => self
-                .save(state, ttl)
+            self.save(state, ttl)
                 .await
-                .map_err(|e| UpdateError::Other(anyhow::anyhow!(e.to_string()))),
-            Some(_) => {
-                let record = self
-                    .record(&key, &state, ttl)
-                    .map_err(UpdateError::Serialization)?;
-                self.port
-                    .save(&record)
-                    .await
-                    .map_err(|e| UpdateError::Other(anyhow::anyhow!(e)))?;
-                Ok(key)
-            }
+                .map_err(|e| UpdateError::Other(anyhow::anyhow!(e.to_string())))
         }
     }
 
@@ -160,14 +153,15 @@ impl SessionStore for PortSessionStore {
         key: &SessionKey,
         ttl: &CookieDuration,
     ) -> Result<(), anyhow::Error> {
-        let hash = sha256_hex(key.as_ref().as_bytes());
-        if let Some(mut record) = self.port.load(&hash).await? {
-            let now = self.clock.now();
-            record.last_seen_at = now;
-            record.expires_at = (now + Duration::seconds(ttl.whole_seconds()))
-                .min(record.created_at + self.absolute_timeout);
-            self.port.save(&record).await?;
-        }
+        let now = self.clock.now();
+        self.port
+            .touch(
+                &sha256_hex(key.as_ref().as_bytes()),
+                now,
+                now + Duration::seconds(ttl.whole_seconds()),
+                self.absolute_timeout,
+            )
+            .await?;
         Ok(())
     }
 

@@ -224,6 +224,7 @@ pub trait LockoutStore: Send + Sync {
 /// Server-side sessions, keyed by the SHA-256 of the session id.
 ///
 /// Contract: `save` inserts or replaces; `renew` atomically removes `old` and stores `new`;
+/// `replace` and `touch` change an existing session only;
 /// `list_active` returns sessions with a user whose expiry is after `now`, newest first;
 /// `delete_for_user` ends every session of a user at once; `purge_expired` deletes
 /// sessions whose expiry is at or before `now`.
@@ -235,6 +236,36 @@ pub trait SessionStore: Send + Sync {
     async fn save(&self, record: &SessionRecord) -> PortResult<()>;
     /// Replaces `old_hash` by `record` (a new id for the same session).
     async fn renew(&self, old_hash: &str, record: &SessionRecord) -> PortResult<()>;
+    /// Replaces the stored session that has `record`'s id hash; `false`, storing nothing,
+    /// when there is none (it was ended meanwhile). The default reads, then saves; a store
+    /// that can do it in one conditional write should.
+    async fn replace(&self, record: &SessionRecord) -> PortResult<bool> {
+        if self.load(&record.id_hash).await?.is_none() {
+            return Ok(false);
+        }
+        self.save(record).await?;
+        Ok(true)
+    }
+    /// Marks a session seen at `now`: its expiry becomes `idle_expiry`, but never later
+    /// than its creation plus `absolute_timeout`. `false` when there is no such session.
+    /// The default reads, then saves; a store that can do it in one write should.
+    async fn touch(
+        &self,
+        id_hash: &str,
+        now: OffsetDateTime,
+        idle_expiry: OffsetDateTime,
+        absolute_timeout: time::Duration,
+    ) -> PortResult<bool> {
+        match self.load(id_hash).await? {
+            None => Ok(false),
+            Some(mut record) => {
+                record.last_seen_at = now;
+                record.expires_at = idle_expiry.min(record.created_at + absolute_timeout);
+                self.save(&record).await?;
+                Ok(true)
+            }
+        }
+    }
     /// Deletes one session; `false` if there was none.
     async fn delete(&self, id_hash: &str) -> PortResult<bool>;
     /// A page of signed-in, unexpired sessions, newest first.

@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::{ArcMutexGuard, Mutex, RawMutex};
@@ -155,6 +156,7 @@ pub(crate) fn sqlite_file(url: &str) -> Option<(PathBuf, bool)> {
 pub(crate) struct DirectSqlite {
     conn: Arc<Mutex<Connection>>,
     kinds: Arc<Kinds>,
+    statements: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for DirectSqlite {
@@ -184,7 +186,13 @@ impl DirectSqlite {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             kinds: Arc::new(kinds),
+            statements: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// How many statements this connection has run (transactions' included).
+    pub(crate) fn statements_run(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// A SeaORM connection whose statements run here, one at a time. It has no
@@ -198,6 +206,7 @@ impl DirectSqlite {
             Engine {
                 target,
                 kinds: self.kinds.clone(),
+                statements: self.statements.clone(),
             },
         )))
         .into()
@@ -264,6 +273,7 @@ enum Target {
 struct Engine {
     target: Target,
     kinds: Arc<Kinds>,
+    statements: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -274,6 +284,7 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     fn with<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        self.statements.fetch_add(1, Ordering::Relaxed);
         match &self.target {
             Target::Shared(c) => f(&c.lock()),
             Target::Held(h) => f(&h.0.lock()),

@@ -81,6 +81,15 @@ impl SeaOrmStore {
         self.direct.is_some()
     }
 
+    /// How many statements the direct SQLite connection has run since [`connect`], or
+    /// `None` when the store is not on that path. A cheap counter, for metrics and for
+    /// tests that hold a request to its number of round trips.
+    ///
+    /// [`connect`]: SeaOrmStore::connect
+    pub fn statements_run(&self) -> Option<u64> {
+        self.direct.as_ref().map(|d| d.statements_run())
+    }
+
     /// Connects to `url` (`sqlite://file.db?mode=rwc`, `postgres://…`, `mysql://…`) with a
     /// pool of at most `max_connections`. SQLite files are switched to WAL journaling so
     /// readers never wait for the writer.

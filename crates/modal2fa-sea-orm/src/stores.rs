@@ -14,7 +14,7 @@ use modal2fa_core::ports::{
     AuditLog, FactorStore, LockoutStore, PortError, PortResult, SessionStore, TrustedDeviceStore,
     UserStore,
 };
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, NotSet, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -879,6 +879,40 @@ impl SessionStore for SeaOrmStore {
                 .map_err(map_err)?;
         }
         Ok(())
+    }
+
+    async fn replace(&self, record: &SessionRecord) -> PortResult<bool> {
+        let res = sessions::Entity::update_many()
+            .set(session_row(record))
+            .filter(sessions::Column::IdHash.eq(record.id_hash.as_str()))
+            .exec(&self.q)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn touch(
+        &self,
+        id_hash: &str,
+        now: OffsetDateTime,
+        idle_expiry: OffsetDateTime,
+        absolute_timeout: time::Duration,
+    ) -> PortResult<bool> {
+        use sessions::Column as C;
+        let idle = to_micros(idle_expiry);
+        let absolute =
+            (absolute_timeout.whole_microseconds()).clamp(0, i128::from(i64::MAX / 2)) as i64;
+        let capped = Expr::col(C::CreatedAt).add(absolute);
+        // expires_at = min(idle_expiry, created_at + absolute_timeout), in one statement.
+        let expiry = Expr::case(capped.clone().lt(idle), capped).finally(idle);
+        let res = sessions::Entity::update_many()
+            .col_expr(C::LastSeenAt, Expr::value(to_micros(now)))
+            .col_expr(C::ExpiresAt, expiry.into())
+            .filter(C::IdHash.eq(id_hash))
+            .exec(&self.q)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
     }
 
     async fn delete(&self, id_hash: &str) -> PortResult<bool> {

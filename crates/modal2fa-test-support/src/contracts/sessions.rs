@@ -39,6 +39,14 @@ where
             ),
             case!("renewing moves the session to the new id", renew_moves),
             case!(
+                "replacing changes an existing session and never creates one",
+                replace_existing_only
+            ),
+            case!(
+                "touching slides the expiry up to the absolute timeout",
+                touch_slides_expiry
+            ),
+            case!(
                 "delete reports whether it removed something",
                 delete_reports
             ),
@@ -91,6 +99,73 @@ async fn renew_moves(s: S) -> Result<(), String> {
         s.load("newer").await.map_err(e)?.is_some(),
         "renewing a vanished session still stores the new one"
     );
+    Ok(())
+}
+
+async fn replace_existing_only(s: S) -> Result<(), String> {
+    let r = record("h", None, 1, 30);
+    ensure!(
+        !s.replace(&r).await.map_err(e)?,
+        "nothing to replace: reported"
+    );
+    ensure!(
+        s.load("h").await.map_err(e)?.is_none(),
+        "and nothing stored"
+    );
+    s.save(&r).await.map_err(e)?;
+    let mut r2 = record("h", Some(4), 1, 45);
+    r2.data = "{\"x\":3}".into();
+    ensure!(s.replace(&r2).await.map_err(e)?, "replaced");
+    ensure!(
+        s.load("h").await.map_err(e)? == Some(r2.clone()),
+        "read back"
+    );
+    ensure!(
+        s.replace(&r2).await.map_err(e)?,
+        "replacing with the same contents still finds the session"
+    );
+    Ok(())
+}
+
+async fn touch_slides_expiry(s: S) -> Result<(), String> {
+    let absolute = Duration::hours(1);
+    // Created 10 minutes ago: an idle expiry 30 minutes out fits the absolute timeout.
+    s.save(&record("young", Some(1), 10, 5)).await.map_err(e)?;
+    let later = NOW + Duration::minutes(2);
+    ensure!(
+        s.touch("young", later, later + Duration::minutes(30), absolute)
+            .await
+            .map_err(e)?,
+        "touched"
+    );
+    let young = s.load("young").await.map_err(e)?.ok_or("young gone")?;
+    ensure!(
+        young.last_seen_at == later && young.expires_at == later + Duration::minutes(30),
+        "sliding expiry: {young:?}"
+    );
+    // Created 50 minutes ago: capped at creation + 1 hour.
+    let old = record("old", Some(1), 50, 5);
+    s.save(&old).await.map_err(e)?;
+    ensure!(
+        s.touch("old", later, later + Duration::minutes(30), absolute)
+            .await
+            .map_err(e)?,
+        "touched"
+    );
+    let old_now = s.load("old").await.map_err(e)?.ok_or("old gone")?;
+    ensure!(
+        old_now.expires_at == old.created_at + absolute,
+        "capped expiry: {old_now:?}"
+    );
+    ensure!(
+        old_now.data == old.data && old_now.user_id == old.user_id,
+        "contents untouched"
+    );
+    ensure!(
+        !s.touch("absent", later, later, absolute).await.map_err(e)?,
+        "no such session"
+    );
+    ensure!(s.load("absent").await.map_err(e)?.is_none(), "none created");
     Ok(())
 }
 

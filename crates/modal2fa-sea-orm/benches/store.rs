@@ -1,8 +1,9 @@
 //! Per-backend cost of the two hottest store operations: a lockout increment
 //! (read + compare-and-set) and a TOTP check (load the user's devices + advance the step).
 //!
-//! `cargo bench -p modal2fa-sea-orm --bench store` — SQLite always; PostgreSQL and MySQL
-//! when `MODAL2FA_TEST_POSTGRES_URL` / `MODAL2FA_TEST_MYSQL_URL` name a server.
+//! `cargo bench -p modal2fa-sea-orm --bench store` — SQLite always (on the direct
+//! connection, and through sqlx's pool as `sqlite-sqlx`); PostgreSQL and MySQL when
+//! `MODAL2FA_TEST_POSTGRES_URL` / `MODAL2FA_TEST_MYSQL_URL` name a server.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -23,12 +24,17 @@ fn with_database(url: &str, name: &str) -> String {
 async fn open(label: &str) -> Option<(SeaOrmStore, Box<dyn FnOnce() + Send>)> {
     let name = format!("modal2fa_bench_{}", std::process::id());
     match label {
-        "sqlite" => {
+        "sqlite" | "sqlite-sqlx" => {
             let path = std::env::temp_dir().join(format!("{name}.sqlite"));
-            let store = SeaOrmStore::connect(&format!("sqlite://{}?mode=rwc", path.display()), 4)
-                .await
-                .unwrap();
+            let url = format!("sqlite://{}?mode=rwc", path.display());
+            let store = SeaOrmStore::connect(&url, 4).await.unwrap();
             store.migrate().await.unwrap();
+            // The same file through sqlx's pool (what a pool handed to `new` gets).
+            let store = if label == "sqlite-sqlx" {
+                SeaOrmStore::new(store.connection().clone())
+            } else {
+                store
+            };
             Some((
                 store,
                 Box::new(move || {
@@ -80,7 +86,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let now = datetime!(2026-05-01 10:00 UTC);
-    for label in ["sqlite", "postgres", "mysql"] {
+    for label in ["sqlite", "sqlite-sqlx", "postgres", "mysql"] {
         let Some((store, cleanup)) = rt.block_on(open(label)) else {
             eprintln!("skipped: {label} (no URL set)");
             continue;

@@ -137,18 +137,24 @@ pub(crate) fn schema_kinds() -> Result<Kinds, Vec<String>> {
     }
 }
 
-/// The file behind a `sqlite:` URL and whether it may be created, or `None` for an
-/// in-memory database (which a second connection would not share).
+/// The file behind a `sqlite:` URL (decoded exactly as sqlx decodes it for the pool) and
+/// whether it may be created, or `None` when the direct connection must not be used: an
+/// in-memory database (a second connection would see another one) or a read-only one.
 pub(crate) fn sqlite_file(url: &str) -> Option<(PathBuf, bool)> {
+    use std::str::FromStr;
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path.is_empty() || path.contains(":memory:") || query.contains("mode=memory") {
+    let (database, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mode = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("mode="))
+        .unwrap_or("rw");
+    if database.is_empty() || database == ":memory:" || !matches!(mode, "rw" | "rwc") {
         return None;
     }
-    let create = query.split('&').any(|kv| kv == "mode=rwc");
-    Some((PathBuf::from(path), create))
+    let options = sea_orm::sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    Some((options.get_filename().to_path_buf(), mode == "rwc"))
 }
 
 /// The process's direct connection to one SQLite file.
@@ -505,7 +511,7 @@ mod tests {
     }
 
     #[test]
-    fn sqlite_urls_name_their_file_and_memory_databases_are_left_to_sqlx() {
+    fn sqlite_urls_name_their_file_and_memory_or_read_only_databases_are_left_to_sqlx() {
         assert_eq!(
             sqlite_file("sqlite:///tmp/a.db?mode=rwc"),
             Some((PathBuf::from("/tmp/a.db"), true))
@@ -515,14 +521,17 @@ mod tests {
             Some((PathBuf::from("data/a.db"), false))
         );
         assert_eq!(
+            sqlite_file("sqlite://my%20data.db?mode=rwc"),
+            Some((PathBuf::from("my data.db"), true)),
+            "percent-decoded as the pool decodes it"
+        );
+        assert_eq!(
             sqlite_file("sqlite:a.db"),
             Some((PathBuf::from("a.db"), false))
         );
         assert_eq!(sqlite_file("sqlite::memory:"), None);
-        assert_eq!(
-            sqlite_file("sqlite://file:x?mode=memory&cache=shared"),
-            None
-        );
+        assert_eq!(sqlite_file("sqlite://a.db?mode=memory"), None);
+        assert_eq!(sqlite_file("sqlite://a.db?mode=ro"), None);
         assert_eq!(sqlite_file("postgres://localhost/x"), None);
     }
 

@@ -176,9 +176,8 @@ impl DirectSqlite {
     pub(crate) fn open(path: &std::path::Path, create: bool) -> Result<Self, DbErr> {
         let kinds = schema_kinds()
             .map_err(|c| DbErr::Custom(format!("column types disagree: {}", c.join(", "))))?;
-        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI;
+        // A plain file name (sqlx has decoded the URL); the mutex below serialises use.
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         if create {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }

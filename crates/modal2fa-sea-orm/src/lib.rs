@@ -130,7 +130,9 @@ impl SeaOrmStore {
     }
 
     /// The sqlx connection pool (for migrations and the host's own queries; on a SQLite
-    /// file the store's statements use its direct connection instead).
+    /// file the store's statements use its direct connection instead). On a SQLite file,
+    /// do not keep a write transaction of this pool open while awaiting the store: the
+    /// store's next write would wait for SQLite's file lock (up to 5 s) on its thread.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
     }

@@ -213,6 +213,22 @@ pub trait LockoutStore: Send + Sync {
         now: OffsetDateTime,
         rule: LockoutRule,
     ) -> PortResult<LockoutEntry>;
+    /// Counts the first failure of a key that the caller has just seen without an entry:
+    /// stores a fresh counter (as [`record_failure`] would) and returns it, saving the read;
+    /// or returns `None`, changing nothing, when the key has an entry after all (another
+    /// request's failure won the race) — the caller then uses [`record_failure`]. The
+    /// default always declines.
+    ///
+    /// [`record_failure`]: LockoutStore::record_failure
+    async fn record_first_failure(
+        &self,
+        key: &LockoutKey,
+        now: OffsetDateTime,
+        rule: LockoutRule,
+    ) -> PortResult<Option<LockoutEntry>> {
+        let _ = (key, now, rule);
+        Ok(None)
+    }
     /// Removes a key's entry, lifting its lock; `false` if there was none.
     async fn clear(&self, key: &LockoutKey) -> PortResult<bool>;
     /// A page of entries.

@@ -656,6 +656,27 @@ fn clamp(n: u32) -> i32 {
 /// How often a lockout compare-and-set is retried before giving up.
 const MAX_CAS_ATTEMPTS: usize = 10_000;
 
+impl SeaOrmStore {
+    /// Inserts the counter `next` for a key with none; `false` if the key has one.
+    async fn insert_counter(&self, id: &str, next: &LockoutEntry) -> PortResult<bool> {
+        let insert = lockout_rows::Entity::insert(lockout_rows::ActiveModel {
+            key: Set(id.to_owned()),
+            failures: Set(clamp(next.failures)),
+            lock_count: Set(clamp(next.lock_count)),
+            last_failure_at: Set(to_micros(next.last_failure_at)),
+            locked_until: Set(next.locked_until.map(to_micros)),
+            version: Set(1),
+        })
+        .exec_without_returning(&self.q)
+        .await;
+        match insert.map_err(map_err) {
+            Ok(_) => Ok(true),
+            Err(PortError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 #[async_trait]
 impl LockoutStore for SeaOrmStore {
     async fn get(&self, key: &LockoutKey) -> PortResult<Option<LockoutEntry>> {
@@ -681,6 +702,17 @@ impl LockoutStore for SeaOrmStore {
             .collect()
     }
 
+    async fn record_first_failure(
+        &self,
+        key: &LockoutKey,
+        now: OffsetDateTime,
+        rule: LockoutRule,
+    ) -> PortResult<Option<LockoutEntry>> {
+        let next = lockout::apply_failure(None, key, truncate(now), rule);
+        let inserted = self.insert_counter(&key.as_storage_string(), &next).await?;
+        Ok(inserted.then_some(next))
+    }
+
     async fn record_failure(
         &self,
         key: &LockoutKey,
@@ -697,23 +729,7 @@ impl LockoutStore for SeaOrmStore {
             let previous = row.clone().map(entry_from).transpose()?;
             let next = lockout::apply_failure(previous.as_ref(), key, now, rule);
             let stored = match row {
-                None => {
-                    let insert = lockout_rows::Entity::insert(lockout_rows::ActiveModel {
-                        key: Set(id.clone()),
-                        failures: Set(clamp(next.failures)),
-                        lock_count: Set(clamp(next.lock_count)),
-                        last_failure_at: Set(to_micros(next.last_failure_at)),
-                        locked_until: Set(next.locked_until.map(to_micros)),
-                        version: Set(1),
-                    })
-                    .exec_without_returning(&self.q)
-                    .await;
-                    match insert.map_err(map_err) {
-                        Ok(_) => true,
-                        Err(PortError::Conflict(_)) => false,
-                        Err(e) => return Err(e),
-                    }
-                }
+                None => self.insert_counter(&id, &next).await?,
                 Some(r) => {
                     let res = lockout_rows::Entity::update_many()
                         .col_expr(

@@ -448,6 +448,20 @@ impl LockoutStore for MemoryLockout {
         g.insert(key.clone(), next.clone());
         Ok(next)
     }
+    async fn record_first_failure(
+        &self,
+        key: &LockoutKey,
+        now: OffsetDateTime,
+        rule: LockoutRule,
+    ) -> PortResult<Option<LockoutEntry>> {
+        let mut g = self.0.lock().unwrap();
+        if g.contains_key(key) {
+            return Ok(None);
+        }
+        let next = lockout::apply_failure(None, key, now, rule);
+        g.insert(key.clone(), next.clone());
+        Ok(Some(next))
+    }
     async fn clear(&self, key: &LockoutKey) -> PortResult<bool> {
         Ok(self.0.lock().unwrap().remove(key).is_some())
     }

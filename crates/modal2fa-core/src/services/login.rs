@@ -170,9 +170,7 @@ impl LoginService {
             c.now(),
             &c.settings.machine,
         );
-        // Clearing a counter that the lock check just saw absent is a wasted write.
-        t.effects
-            .retain(|e| !matches!(e, machine::Effect::ClearFailures(k) if !counted.contains(k)));
+        c.spare_absent_counters(&mut t, &counted).await?;
         let typed = username.as_ref().map(|u| u.as_str().to_owned());
         let user_ref = concerned.as_ref().or(user.as_ref());
         self.finish(t, user_ref, typed.as_deref(), ctx, None, cookie)

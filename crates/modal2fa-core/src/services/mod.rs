@@ -210,6 +210,35 @@ impl Context {
         Ok((status, present))
     }
 
+    /// Uses what the lock check saw (`counted`: the keys that have a counter) to save
+    /// store work on `t`'s effects: clearing a counter that does not exist is dropped, and
+    /// the first failure of a key without one is stored by a single insert (when the store
+    /// offers it) instead of a read and a write.
+    pub async fn spare_absent_counters(
+        &self,
+        t: &mut Transition,
+        counted: &[LockoutKey],
+    ) -> ServiceResult<()> {
+        let mut kept = Vec::with_capacity(t.effects.len());
+        for effect in std::mem::take(&mut t.effects) {
+            let spared = match &effect {
+                Effect::ClearFailures(key) => !counted.contains(key),
+                Effect::RecordFailure(key) if !counted.contains(key) => self
+                    .ports
+                    .lockout
+                    .record_first_failure(key, self.now(), self.settings.lockout.rule_for(key))
+                    .await?
+                    .is_some(),
+                _ => false,
+            };
+            if !spared {
+                kept.push(effect);
+            }
+        }
+        t.effects = kept;
+        Ok(())
+    }
+
     pub async fn record_failure(&self, key: &LockoutKey) -> ServiceResult<()> {
         let rule = self.settings.lockout.rule_for(key);
         self.ports

@@ -32,9 +32,13 @@ where
                 "reading several keys at once returns exactly the entries that exist",
                 get_many_returns_existing_entries
             ),
+            case!(
+                "a first failure is stored by insert only when the key has no entry",
+                first_failure_inserts_only_when_absent
+            ),
             case!("clearing removes the entry and lifts the lock", clear_lifts),
             case!(
-                "50 concurrent failures count exactly 50 and lock once",
+                "50 concurrent failures, first-failure inserts among them, count exactly 50 and lock once",
                 concurrent_failures
             ),
             case!("entries list newest first, in pages", list_pages),
@@ -101,6 +105,36 @@ async fn get_many_returns_existing_entries(s: S) -> Result<(), String> {
     Ok(())
 }
 
+async fn first_failure_inserts_only_when_absent(s: S) -> Result<(), String> {
+    let settings = LockoutSettings::default();
+    let fresh = user("erin");
+    let rule = settings.rule_for(&fresh);
+    // A store may always decline (the default); one that accepts stores one failure.
+    if let Some(entry) = s.record_first_failure(&fresh, NOW, rule).await.map_err(e)? {
+        ensure!(
+            entry.failures == 1 && entry.key == fresh,
+            "one failure: {entry:?}"
+        );
+        let stored = s.get(&fresh).await.map_err(e)?;
+        ensure!(stored == Some(entry), "stored as returned: {stored:?}");
+    } else {
+        s.record_failure(&fresh, NOW, rule).await.map_err(e)?;
+    }
+    let before = s.get(&fresh).await.map_err(e)?;
+    ensure!(
+        s.record_first_failure(&fresh, NOW, rule)
+            .await
+            .map_err(e)?
+            .is_none(),
+        "a key with an entry is declined"
+    );
+    ensure!(
+        s.get(&fresh).await.map_err(e)? == before,
+        "and its entry is unchanged"
+    );
+    Ok(())
+}
+
 async fn clear_lifts(s: S) -> Result<(), String> {
     let key = user("bob");
     s.record_failure(&key, NOW, LockoutSettings::default().rule_for(&key))
@@ -119,10 +153,19 @@ async fn concurrent_failures(s: S) -> Result<(), String> {
         ..Default::default()
     };
     let rule = settings.rule_for(&key);
+    // Half go the way the login service goes for a key it saw without a counter: a first
+    // failure by insert, falling back to the read-and-compare-and-set when declined.
     let tasks: Vec<_> = (0..50)
-        .map(|_| {
+        .map(|i| {
             let (s, key) = (s.clone(), key.clone());
-            tokio::spawn(async move { s.record_failure(&key, NOW, rule).await })
+            tokio::spawn(async move {
+                if i % 2 == 0
+                    && let Some(entry) = s.record_first_failure(&key, NOW, rule).await?
+                {
+                    return Ok(entry);
+                }
+                s.record_failure(&key, NOW, rule).await
+            })
         })
         .collect();
     let mut seen = Vec::new();

@@ -457,14 +457,7 @@ async fn run_for(
     server: &Server,
     ticks: f64,
     duration: Duration,
-    op: impl Fn(
-        usize,
-        usize,
-        Client,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = (Client, bool)> + Send>>
-    + Send
-    + Sync
-    + 'static,
+    op: impl Fn(usize, usize, Client) -> OpFuture + Send + Sync + 'static,
 ) -> Outcome {
     let op = Arc::new(op);
     let cpu0 = cpu_seconds(server.pid, ticks);
@@ -549,26 +542,39 @@ fn hash_seconds(hashing: PasswordHashing) -> f64 {
     hash_seconds_on(hashing, 1)
 }
 
-/// A scenario run in [`ROUNDS`] rounds of [`ROUND`], each between two timings of the hash:
-/// the rounds' outcomes together, and each round's CPU per operation (ms) with the hash
-/// time (s) measured around it. Rounds that did nothing (a pool of fresh users ran out)
-/// are left out.
-struct Rounds {
-    all: Outcome,
-    each: Vec<(f64, f64)>,
+/// One operation of a closed-loop client: the client back, and whether it did anything
+/// (false when its input pool is exhausted).
+type OpFuture = std::pin::Pin<Box<dyn std::future::Future<Output = (Client, bool)> + Send>>;
+
+/// One round of a scenario: server CPU per operation (ms), throughput (ops/s) and the hash
+/// time (s) measured around it.
+struct Round {
+    cpu_ms_per_op: f64,
+    per_s: f64,
+    hash_s: f64,
 }
 
-async fn in_rounds<F>(server: &Server, ticks: f64, hashing: PasswordHashing, op: F) -> Rounds
-where
-    F: Fn(
-            usize,
-            usize,
-            Client,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = (Client, bool)> + Send>>
-        + Send
-        + Sync
-        + 'static,
-{
+fn rounds_json(each: &[Round]) -> serde_json::Value {
+    each.iter()
+        .map(|x| serde_json::json!({"cpu_ms_per_op": x.cpu_ms_per_op, "per_s": x.per_s, "hash_ms": x.hash_s * 1000.0}))
+        .collect()
+}
+
+/// A scenario run in `rounds` rounds of `round`, each between two timings of the hash:
+/// the rounds' outcomes together, and each round on its own. Rounds that did nothing (a
+/// pool of fresh users ran out) are left out.
+struct Rounds {
+    all: Outcome,
+    each: Vec<Round>,
+}
+
+async fn in_rounds(
+    server: &Server,
+    ticks: f64,
+    hashing: PasswordHashing,
+    (rounds, round): (usize, Duration),
+    op: impl Fn(usize, usize, Client) -> OpFuture + Send + Sync + 'static,
+) -> Rounds {
     let op = Arc::new(op);
     let mut all = Outcome {
         ops: 0,
@@ -577,17 +583,21 @@ where
         latencies: Vec::new(),
     };
     let mut each = Vec::new();
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         let op = op.clone();
-        let (o, hash) = bracketed(
+        let (o, hash_s) = bracketed(
             hashing,
-            run_for(server, ticks, ROUND, move |a, b, c| op(a, b, c)),
+            run_for(server, ticks, round, move |a, b, c| op(a, b, c)),
         )
         .await;
         if o.ops == 0 {
             continue;
         }
-        each.push((o.cpu_ms_per_op(), hash));
+        each.push(Round {
+            cpu_ms_per_op: o.cpu_ms_per_op(),
+            per_s: o.ops as f64 / o.wall.as_secs_f64(),
+            hash_s,
+        });
         all.ops += o.ops;
         all.wall += o.wall;
         all.cpu += o.cpu;
@@ -702,12 +712,12 @@ async fn main() {
                         budget_ms: f64,
                         reference: &str| {
         let o = &r.all;
-        hash_samples.extend(r.each.iter().map(|(_, h)| *h));
+        hash_samples.extend(r.each.iter().map(|x| x.hash_s));
         // Per round: CPU per operation, less the hash as timed around that round.
         let beyond: Vec<f64> = r
             .each
             .iter()
-            .map(|(cpu, hash)| cpu - hashes * hash * 1000.0)
+            .map(|x| x.cpu_ms_per_op - hashes * x.hash_s * 1000.0)
             .collect();
         let shown = median(beyond.clone());
         let spread = format!(
@@ -729,12 +739,12 @@ async fn main() {
             ),
             budget: format!("≤ {budget_ms} ms (original: {reference})"),
             ok: Some(shown <= budget_ms),
-            json: serde_json::json!({"scenario": name, "ops": o.ops, "cpu_ms_per_op": o.cpu_ms_per_op(), "rounds": r.each, "cpu_ms_shown": shown, "p50_ms": o.pct(0.5), "p99_ms": o.pct(0.99), "throughput": o.ops as f64 / o.wall.as_secs_f64()}),
+            json: serde_json::json!({"scenario": name, "ops": o.ops, "cpu_ms_per_op": o.cpu_ms_per_op(), "rounds": rounds_json(&r.each), "cpu_ms_shown": shown, "p50_ms": o.pct(0.5), "p99_ms": o.pct(0.99), "throughput": o.ops as f64 / o.wall.as_secs_f64()}),
         });
     };
 
     eprintln!("GET login modal …");
-    let o = in_rounds(&server, ticks, pbkdf2, |_, _, mut c| {
+    let o = in_rounds(&server, ticks, pbkdf2, (ROUNDS, ROUND), |_, _, mut c| {
         Box::pin(async move {
             let r = c.request("GET", "/auth/login/", None, true).await;
             assert_eq!(r.status, 200);
@@ -745,7 +755,7 @@ async fn main() {
     scenario("GET login modal", &o, 0.0, 0.13, "6.7 ms");
 
     eprintln!("password login …");
-    let o = in_rounds(&server, ticks, pbkdf2, |client, i, c| {
+    let o = in_rounds(&server, ticks, pbkdf2, (ROUNDS, ROUND), |client, i, c| {
         Box::pin(async move {
             let user = format!("plain{}", (client * 100 + i) % 400);
             let (c, r) = password_login(c, &user, PASSWORD, None).await;
@@ -765,7 +775,7 @@ async fn main() {
     eprintln!("password + TOTP login …");
     let pool = Arc::new(totp_secrets);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let o = in_rounds(&server, ticks, pbkdf2, move |_, _, c| {
+    let o = in_rounds(&server, ticks, pbkdf2, (ROUNDS, ROUND), move |_, _, c| {
         let pool = pool.clone();
         let next = next.clone();
         Box::pin(async move {
@@ -793,48 +803,60 @@ async fn main() {
     );
 
     eprintln!("failed login …");
-    let o = in_rounds(&server, ticks, pbkdf2, |client, i, mut c| {
-        Box::pin(async move {
-            if i == 0 || !c.jar.contains_key("csrf") {
-                let page = c.request("GET", "/auth/login/", None, true).await;
-                c.jar.insert("csrf".into(), csrf(&page.body));
-            }
-            let token = c.jar["csrf"].clone();
-            let form = format!(
-                "username=nobody{client}x{i}&password=wrong&csrf_token={}",
-                enc(&token)
-            );
-            let saved = c.jar.remove("csrf");
-            let r = c.request("POST", "/auth/login/", Some(&form), true).await;
-            if let Some(t) = saved {
-                c.jar.insert("csrf".into(), t);
-            }
-            assert!(
-                r.body.contains("correct username and password"),
-                "{}",
-                r.body
-            );
-            (c, true)
-        })
-    })
+    let o = in_rounds(
+        &server,
+        ticks,
+        pbkdf2,
+        (ROUNDS, ROUND),
+        |client, i, mut c| {
+            Box::pin(async move {
+                if i == 0 || !c.jar.contains_key("csrf") {
+                    let page = c.request("GET", "/auth/login/", None, true).await;
+                    c.jar.insert("csrf".into(), csrf(&page.body));
+                }
+                let token = c.jar["csrf"].clone();
+                let form = format!(
+                    "username=nobody{client}x{i}&password=wrong&csrf_token={}",
+                    enc(&token)
+                );
+                let saved = c.jar.remove("csrf");
+                let r = c.request("POST", "/auth/login/", Some(&form), true).await;
+                if let Some(t) = saved {
+                    c.jar.insert("csrf".into(), t);
+                }
+                assert!(
+                    r.body.contains("correct username and password"),
+                    "{}",
+                    r.body
+                );
+                (c, true)
+            })
+        },
+    )
     .await;
     scenario("failed login POST", &o, 1.0, 0.5, "16.5 ms");
 
     eprintln!("trusted-device sign-in …");
     let cookies: Arc<Vec<std::sync::Mutex<(String, String)>>> =
         Arc::new(devices.into_iter().map(std::sync::Mutex::new).collect());
-    let o = in_rounds(&server, ticks, pbkdf2, move |client, i, c| {
-        let cookies = cookies.clone();
-        Box::pin(async move {
-            let slot = &cookies[(client * 50 + i % 50) % cookies.len()];
-            let (user, cookie) = slot.lock().unwrap().clone();
-            let (c, r) =
-                password_login(c, &user, PASSWORD, Some(("modal2fa_device", cookie))).await;
-            assert_eq!(r.location.as_deref(), Some("/"), "{}", r.body);
-            slot.lock().unwrap().1 = c.jar["modal2fa_device"].clone();
-            (c, true)
-        })
-    })
+    let o = in_rounds(
+        &server,
+        ticks,
+        pbkdf2,
+        (ROUNDS, ROUND),
+        move |client, i, c| {
+            let cookies = cookies.clone();
+            Box::pin(async move {
+                let slot = &cookies[(client * 50 + i % 50) % cookies.len()];
+                let (user, cookie) = slot.lock().unwrap().clone();
+                let (c, r) =
+                    password_login(c, &user, PASSWORD, Some(("modal2fa_device", cookie))).await;
+                assert_eq!(r.location.as_deref(), Some("/"), "{}", r.body);
+                slot.lock().unwrap().1 = c.jar["modal2fa_device"].clone();
+                (c, true)
+            })
+        },
+    )
     .await;
     scenario(
         "trusted-device sign-in (GET + POST), PBKDF2-1000",
@@ -891,48 +913,46 @@ async fn main() {
     // taken in short rounds, each between two timings of the lone hash, and each round
     // gives its own ratio; the median is the figure.
     let faults0 = minor_faults(&server.pid.to_string());
-    let mut rounds = Vec::new();
-    for _ in 0..ARGON2_ROUNDS {
-        let (o, hash) = bracketed(
-            PasswordHashing::default(),
-            run_for(&server, ticks, ARGON2_ROUND, |client, i, c| {
-                Box::pin(async move {
-                    let (c, r) = password_login(
-                        c,
-                        &format!("plain{}", (client * 10 + i) % 40),
-                        PASSWORD,
-                        None,
-                    )
-                    .await;
-                    assert_eq!(r.location.as_deref(), Some("/"), "{}", r.body);
-                    (c, true)
-                })
-            }),
-        )
-        .await;
-        let throughput = o.ops as f64 / o.wall.as_secs_f64();
-        // The budget's limit: every core hashing back to back, at the lone hash's speed.
-        let ratio = throughput / (cores / hash);
-        rounds.push((ratio, throughput, hash, o));
-    }
-    rounds.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
-    let ops: usize = rounds.iter().map(|r| r.3.ops).sum();
-    let cpu: f64 = rounds.iter().map(|r| r.3.cpu).sum();
-    let wall: f64 = rounds.iter().map(|r| r.3.wall.as_secs_f64()).sum();
+    let r = in_rounds(
+        &server,
+        ticks,
+        PasswordHashing::default(),
+        (ARGON2_ROUNDS, ARGON2_ROUND),
+        |client, i, c| {
+            Box::pin(async move {
+                let (c, r) = password_login(
+                    c,
+                    &format!("plain{}", (client * 10 + i) % 40),
+                    PASSWORD,
+                    None,
+                )
+                .await;
+                assert_eq!(r.location.as_deref(), Some("/"), "{}", r.body);
+                (c, true)
+            })
+        },
+    )
+    .await;
+    // The budget's limit: every core hashing back to back, at the lone hash's speed.
+    let ratio_of = |x: &Round| x.per_s / (cores / x.hash_s);
+    let mut rounds: Vec<&Round> = r.each.iter().collect();
+    rounds.sort_by(|a, b| ratio_of(a).partial_cmp(&ratio_of(b)).unwrap());
+    let (ops, cpu, wall) = (r.all.ops, r.all.cpu, r.all.wall.as_secs_f64());
     let faults = (minor_faults(&server.pid.to_string()) - faults0) as f64 / ops.max(1) as f64;
-    let (ratio, throughput, hash_argon, _) = &rounds[rounds.len() / 2];
-    let (ratio, throughput, hash_argon) = (*ratio, *throughput, *hash_argon);
+    let mid = rounds[rounds.len() / 2];
+    let (ratio, throughput, hash_argon) = (ratio_of(mid), mid.per_s, mid.hash_s);
     let spread = format!(
         "{:.0}–{:.0} %",
-        rounds[0].0 * 100.0,
-        rounds[rounds.len() - 1].0 * 100.0
+        ratio_of(rounds[0]) * 100.0,
+        ratio_of(rounds[rounds.len() - 1]) * 100.0
     );
     let busy = cpu / wall;
     let cpu_per_login = cpu / ops.max(1) as f64;
     rows.push(Row {
         scenario: "login throughput, default Argon2id",
         figure: format!(
-            "median of {ARGON2_ROUNDS} rounds: {throughput:.1} logins/s, one hash {:.1} ms → {:.0} % of the limit (rounds {spread}); all {cores} cores hashing {:.1} ms/hash; server {:.1} ms CPU/login, busy {busy:.2} cores, {faults:.0} page faults/login",
+            "median of {} rounds: {throughput:.1} logins/s, one hash {:.1} ms → {:.0} % of the limit (rounds {spread}); all {cores} cores hashing {:.1} ms/hash; server {:.1} ms CPU/login, busy {busy:.2} cores, {faults:.0} page faults/login",
+            rounds.len(),
             hash_argon * 1000.0,
             ratio * 100.0,
             hash_argon_all_cores * 1000.0,
@@ -944,7 +964,7 @@ async fn main() {
             "argon2_logins_per_s": throughput,
             "argon2_hash_ms": hash_argon * 1000.0,
             "argon2_ratio": ratio,
-            "argon2_ratios": rounds.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "argon2_rounds": rounds_json(&r.each),
             "argon2_hash_all_cores_ms": hash_argon_all_cores * 1000.0,
             "server_cpu_ms_per_login": cpu_per_login * 1000.0,
             "server_busy_cores": busy,

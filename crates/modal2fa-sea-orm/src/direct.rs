@@ -75,17 +75,15 @@ impl Kind {
             Kind::Bytes => Value::Bytes(None),
         }
     }
-}
 
-/// Column name → the type its entity field has, over every table of the schema.
-pub(crate) type Kinds = HashMap<String, Kind>;
-
-impl Kind {
     /// Whether SQLite's storage class alone gives this type (no hint needed).
     fn follows_storage(self) -> bool {
         matches!(self, Kind::BigInt | Kind::Text | Kind::Bytes)
     }
 }
+
+/// Column name → the type its entity field has, over every table of the schema.
+pub(crate) type Kinds = HashMap<String, Kind>;
 
 /// Adds `E`'s columns. A name that means two types in two tables gets no hint, which is
 /// fine when both follow the storage class (an `id` that is a number here and a text

@@ -140,6 +140,7 @@
     var title = content.querySelector('.modal-title[id]');
     if (title) {
       modal.setAttribute('aria-labelledby', title.id);
+      modal.removeAttribute('aria-label');
     } else {
       modal.removeAttribute('aria-labelledby');
     }
@@ -172,6 +173,9 @@
     var modal = el('div', 'modal fade');
     modal.tabIndex = -1;
     modal.setAttribute('aria-hidden', 'true');
+    // A dialog always has a name: the loading text until the fragment's title takes over
+    // (settle), so assistive technology — and axe — never meet a nameless dialog.
+    modal.setAttribute('aria-label', text('data-modal2fa-loading-text', 'Loading…'));
     // Keep modal content (secrets, recovery codes) out of htmx's localStorage history.
     modal.setAttribute('hx-history', 'false');
     var dialog = el('div', 'modal-dialog modal-dialog-centered');

@@ -45,7 +45,24 @@ test(
       await expectSignedOut(page);
 
       // Login, then login with an error message.
+      // A modal is named from the moment it enters the page, before its content arrives:
+      // record each one's name as it is inserted.
+      await page.evaluate(() => {
+        window.modal2faNames = [];
+        new MutationObserver((changes) => {
+          for (const c of changes) {
+            for (const n of c.addedNodes) {
+              if (n.classList && n.classList.contains('modal')) {
+                window.modal2faNames.push(n.getAttribute('aria-label') || n.getAttribute('aria-labelledby'));
+              }
+            }
+          }
+        }).observe(document.body, { childList: true });
+      });
       await signInButton(page).click();
+      await page.waitForFunction(() => window.modal2faNames.length > 0);
+      const names = await page.evaluate(() => window.modal2faNames);
+      assert.ok(names.every(Boolean), `a modal has an accessible name while it loads: ${JSON.stringify(names)}`);
       let modal = await waitForModal(page, '#modal2fa-username');
       await check('login');
       await modal.locator('#modal2fa-username').fill(USER);

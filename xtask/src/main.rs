@@ -6,8 +6,11 @@
 //! - `vendor` — refreshes the vendored front-end files from the npm registry.
 //! - `e2e` — the browser end-to-end suite against the reference server (headless Chromium).
 //! - `bench` — criterion benches and the HTTP load harness with its budgets.
+//! - `ci` — the checks of `.ci/run` in its order (format, tidy, clippy, tests, e2e) without
+//!   provisioning services; stops at the first failing step and names it.
 
 mod bench;
+mod ci;
 mod e2e;
 mod tidy;
 mod vendor;
@@ -56,11 +59,21 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("ci") => match ci::run() {
+            Ok(()) => {
+                println!("\nci: every step passed");
+                ExitCode::SUCCESS
+            }
+            Err(problem) => {
+                eprintln!("\nci: {problem}");
+                ExitCode::FAILURE
+            }
+        },
         other => {
             if let Some(cmd) = other {
                 eprintln!("unknown command: {cmd}");
             }
-            eprintln!("usage: cargo xtask <tidy|vendor|e2e|bench>");
+            eprintln!("usage: cargo xtask <tidy|vendor|e2e|bench|ci>");
             ExitCode::from(2)
         }
     }

@@ -1,0 +1,175 @@
+//! `cargo xtask ci`: the checks of `.ci/run`, without provisioning any service.
+//!
+//! The model: CI is a fixed sequence of named steps, run in order — the format check, the
+//! tidy rules, clippy with warnings denied, the workspace's tests and the browser suite.
+//! Each step is announced before it runs; the first that fails stops the sequence, and the
+//! error names it. `.ci/run` additionally installs and starts PostgreSQL, MariaDB and
+//! Chromium and sets the database URLs; here the database tests on those backends skip
+//! themselves unless `MODAL2FA_TEST_POSTGRES_URL` / `MODAL2FA_TEST_MYSQL_URL` are set, and
+//! the browser step fails if Chromium or Node.js is missing.
+//!
+//! Tidy and the browser suite run in-process ([`crate::tidy::run`], [`crate::e2e::run`]);
+//! the others are `cargo` commands at the workspace root.
+
+use std::path::Path;
+use std::process::Command;
+
+/// One step of the sequence: the name it is announced and reported by, and its work.
+pub struct Step<'a> {
+    /// What the step checks, as announced.
+    pub name: &'a str,
+    /// Runs the step; an error says what failed.
+    pub run: Box<dyn FnMut() -> Result<(), String> + 'a>,
+}
+
+impl<'a> Step<'a> {
+    /// A step named `name` that runs `run`.
+    pub fn new(name: &'a str, run: impl FnMut() -> Result<(), String> + 'a) -> Self {
+        Self {
+            name,
+            run: Box::new(run),
+        }
+    }
+}
+
+/// The steps of `.ci/run`, in its order.
+pub fn steps() -> Vec<Step<'static>> {
+    vec![
+        Step::new("format (cargo fmt --all -- --check)", || {
+            cargo(&["fmt", "--all", "--", "--check"])
+        }),
+        Step::new("tidy (cargo xtask tidy)", || {
+            crate::tidy::run()
+                .map_err(|problems| problems.iter().map(|p| format!("\n  tidy: {p}")).collect())
+        }),
+        Step::new(
+            "lint (cargo clippy --workspace --all-targets -- -D warnings)",
+            || {
+                cargo(&[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])
+            },
+        ),
+        Step::new("test (cargo test --workspace)", || {
+            cargo(&["test", "--workspace"])
+        }),
+        Step::new("browser end-to-end (cargo xtask e2e)", crate::e2e::run),
+    ]
+}
+
+/// Runs `steps` in order, calling `announce` with each name before it runs; stops at the
+/// first failure, whose error names the step.
+pub fn run_steps(steps: Vec<Step<'_>>, mut announce: impl FnMut(&str)) -> Result<(), String> {
+    for mut step in steps {
+        announce(step.name);
+        (step.run)().map_err(|problem| format!("step `{}` failed: {problem}", step.name))?;
+    }
+    Ok(())
+}
+
+/// Runs every step of `.ci/run`, announcing each on stdout.
+pub fn run() -> Result<(), String> {
+    run_steps(steps(), |name| println!("\n== ci: {name}"))
+}
+
+/// Runs `cargo <args>` at the workspace root.
+fn cargo(args: &[&str]) -> Result<(), String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("xtask has no parent folder")?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .current_dir(root)
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run {cargo} {}: {e}", args.join(" ")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo {} exited with {status}", args.join(" ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    #[test]
+    fn every_step_runs_in_order_and_is_announced_before_it_runs() {
+        let log = RefCell::new(Vec::new());
+        let result = run_steps(
+            vec![
+                Step::new("first", || {
+                    log.borrow_mut().push("ran first".to_owned());
+                    Ok(())
+                }),
+                Step::new("second", || {
+                    log.borrow_mut().push("ran second".to_owned());
+                    Ok(())
+                }),
+            ],
+            |name| log.borrow_mut().push(format!("announced {name}")),
+        );
+        assert_eq!(result, Ok(()));
+        assert_eq!(
+            log.into_inner(),
+            [
+                "announced first",
+                "ran first",
+                "announced second",
+                "ran second"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_first_failure_stops_the_sequence_and_names_its_step() {
+        let ran = RefCell::new(Vec::new());
+        let result = run_steps(
+            vec![
+                Step::new("format", || {
+                    ran.borrow_mut().push("format");
+                    Ok(())
+                }),
+                Step::new("lint", || {
+                    ran.borrow_mut().push("lint");
+                    Err("cargo clippy exited with exit status: 101".to_owned())
+                }),
+                Step::new("test", || {
+                    ran.borrow_mut().push("test");
+                    Ok(())
+                }),
+            ],
+            |_| {},
+        );
+        assert_eq!(
+            result,
+            Err("step `lint` failed: cargo clippy exited with exit status: 101".to_owned())
+        );
+        assert_eq!(ran.into_inner(), ["format", "lint"]);
+    }
+
+    #[test]
+    fn the_sequence_runs_the_cargo_commands_of_dot_ci_run_in_its_order() {
+        let script = include_str!("../../.ci/run");
+        let in_script: Vec<&str> = script
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("cargo ") && *l != "cargo --version")
+            .collect();
+        let announced: Vec<&str> = steps()
+            .iter()
+            .map(|s| {
+                let open = s.name.find('(').expect("a command in parentheses");
+                s.name[open + 1..].trim_end_matches(')')
+            })
+            .collect();
+        assert_eq!(announced, in_script);
+    }
+}

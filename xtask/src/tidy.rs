@@ -1,9 +1,22 @@
-//! The dependency rule of DESIGN.md, checked on `cargo metadata`.
+//! `cargo xtask tidy`: the workspace's structural rules, each a pure check that returns
+//! every violation as a sentence naming what is wrong.
+//!
+//! - The dependency rule (docs/ARCHITECTURE.md), checked on `cargo metadata`: the core
+//!   reaches no framework, driver, runtime or network crate; adapters and the web layer do
+//!   not depend on each other.
+//! - The vendored front-end packages: `VENDORED` in `web-assets/src/lib.rs` (read as text,
+//!   so xtask does not depend on the web assets) and [`PACKAGES`] of `cargo xtask vendor`
+//!   list the same names at the same versions.
+//!
+//! [`run`] gathers the inputs (metadata, files) and reports the violations of all checks.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
+
+use crate::vendor::PACKAGES;
 
 /// Crate-name prefixes `modal2fa-core` must never depend on, directly or not.
 pub const FORBIDDEN_IN_CORE: &[&str] = &[
@@ -35,7 +48,35 @@ pub const ADAPTERS: &[&str] = &["modal2fa-sea-orm", "modal2fa-lettre", "modal2fa
 /// The web layer: depends on the core and the web assets, never on an adapter.
 pub const WEB: &str = "modal2fa-actix";
 
+/// The web-assets file that lists the vendored packages, relative to the workspace root.
+pub const VENDORED_FILE: &str = "web-assets/src/lib.rs";
+
+/// Runs every check on the real workspace; returns all violations.
 pub fn run() -> Result<(), Vec<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or_else(|| vec!["xtask has no parent folder".to_owned()])?;
+    let meta = metadata()?;
+    let mut problems = check_dependency_rule(&meta).err().unwrap_or_default();
+
+    let pinned: Vec<(&str, &str)> = PACKAGES.iter().map(|p| (p.name, p.version)).collect();
+    let vendored = std::fs::read_to_string(root.join(VENDORED_FILE))
+        .map_err(|e| format!("cannot read {VENDORED_FILE}: {e}"))
+        .and_then(|src| parse_vendored(&src));
+    match vendored {
+        Ok(vendored) => problems.extend(check_vendored(&vendored, &pinned)),
+        Err(problem) => problems.push(problem),
+    }
+
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+/// Parsed `cargo metadata --format-version 1` of the workspace.
+fn metadata() -> Result<Value, Vec<String>> {
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["metadata", "--format-version", "1"])
         .output()
@@ -46,9 +87,7 @@ pub fn run() -> Result<(), Vec<String>> {
             String::from_utf8_lossy(&out.stderr)
         )]);
     }
-    let meta: Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| vec![format!("bad metadata: {e}")])?;
-    check(&meta)
+    serde_json::from_slice(&out.stdout).map_err(|e| vec![format!("bad metadata: {e}")])
 }
 
 fn is_forbidden(name: &str) -> bool {
@@ -57,8 +96,8 @@ fn is_forbidden(name: &str) -> bool {
     })
 }
 
-/// Checks the rule on parsed `cargo metadata` output; returns every violation.
-pub fn check(meta: &Value) -> Result<(), Vec<String>> {
+/// Checks the dependency rule on parsed `cargo metadata` output; returns every violation.
+pub fn check_dependency_rule(meta: &Value) -> Result<(), Vec<String>> {
     let packages: HashMap<&str, &str> = meta["packages"]
         .as_array()
         .into_iter()
@@ -148,6 +187,81 @@ pub fn check(meta: &Value) -> Result<(), Vec<String>> {
     }
 }
 
+/// The `(name, version)` pairs of `pub const VENDORED` in the text of
+/// `web-assets/src/lib.rs`, in their order. Line comments are ignored; an error says what
+/// is missing or malformed.
+pub fn parse_vendored(src: &str) -> Result<Vec<(String, String)>, String> {
+    let start = src
+        .find("pub const VENDORED")
+        .ok_or_else(|| format!("{VENDORED_FILE} has no `pub const VENDORED`"))?;
+    let rest = &src[start..];
+    // The list starts after the `=`: the type, `&[(&str, &str)]`, holds a `&[` too.
+    let body = rest
+        .find('=')
+        .map(|eq| rest[eq + 1..].trim_start())
+        .and_then(|v| v.strip_prefix("&["))
+        .ok_or_else(|| format!("{VENDORED_FILE}: VENDORED is not a `&[...]` list"))?;
+    let close = body
+        .find("];")
+        .ok_or_else(|| format!("{VENDORED_FILE}: VENDORED's list has no closing `];`"))?;
+    let body: String = body[..close]
+        .lines()
+        .map(|l| l.split_once("//").map_or(l, |(code, _)| code))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut pairs = Vec::new();
+    for entry in body.split('(').skip(1) {
+        let entry = entry.split(')').next().unwrap_or_default();
+        let strings: Vec<&str> = entry.split('"').skip(1).step_by(2).collect();
+        match strings.as_slice() {
+            [name, version] => pairs.push(((*name).to_owned(), (*version).to_owned())),
+            _ => {
+                return Err(format!(
+                    "{VENDORED_FILE}: VENDORED entry `({})` is not a (name, version) pair",
+                    entry.trim()
+                ));
+            }
+        }
+    }
+    if pairs.is_empty() && !body.trim().is_empty() {
+        return Err(format!(
+            "{VENDORED_FILE}: VENDORED's list holds no (name, version) pair"
+        ));
+    }
+    Ok(pairs)
+}
+
+/// Compares the web assets' `VENDORED` pairs with the vendor task's pinned
+/// `(name, version)` pairs; every package listed on one side only, at two versions, or
+/// twice on one side is a violation naming the package and both sides.
+pub fn check_vendored(vendored: &[(String, String)], pinned: &[(&str, &str)]) -> Vec<String> {
+    const IN_WEB_ASSETS: &str = "web-assets/src/lib.rs VENDORED";
+    const IN_VENDOR_TASK: &str = "xtask/src/vendor.rs PACKAGES";
+    let mut problems = Vec::new();
+    let mut sides: BTreeMap<&str, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
+    for (name, version) in vendored {
+        sides.entry(name).or_default().0.push(version);
+    }
+    for (name, version) in pinned {
+        sides.entry(name).or_default().1.push(version);
+    }
+    let show = |versions: &[&str]| match versions {
+        [] => "lacks it".to_owned(),
+        [one] => format!("has {one}"),
+        many => format!("lists it {} times ({})", many.len(), many.join(", ")),
+    };
+    for (name, (web, task)) in sides {
+        if web.len() != 1 || task.len() != 1 || web != task {
+            problems.push(format!(
+                "vendored package {name}: {IN_WEB_ASSETS} {}, {IN_VENDOR_TASK} {}",
+                show(&web),
+                show(&task)
+            ));
+        }
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,7 +293,7 @@ mod tests {
     #[test]
     fn tidy_passes_when_core_depends_only_on_pure_crates() {
         assert_eq!(
-            check(&meta(&[
+            check_dependency_rule(&meta(&[
                 ("modal2fa-core", "serde", None),
                 ("modal2fa-core", "tokio", Some("dev"))
             ])),
@@ -189,7 +303,8 @@ mod tests {
 
     #[test]
     fn tidy_fails_when_actix_web_is_added_to_core() {
-        let err = check(&meta(&[("modal2fa-core", "actix-web", None)])).unwrap_err();
+        let err =
+            check_dependency_rule(&meta(&[("modal2fa-core", "actix-web", None)])).unwrap_err();
         assert_eq!(
             err,
             vec!["modal2fa-core must not depend on actix-web (via modal2fa-core -> actix-web)"]
@@ -198,7 +313,7 @@ mod tests {
 
     #[test]
     fn tidy_fails_on_a_forbidden_crate_reached_transitively() {
-        let err = check(&meta(&[
+        let err = check_dependency_rule(&meta(&[
             ("modal2fa-core", "helper", None),
             ("helper", "sqlx-core", None),
         ]))
@@ -213,13 +328,110 @@ mod tests {
 
     #[test]
     fn tidy_fails_when_an_adapter_depends_on_another_or_the_web_layer_on_an_adapter() {
-        let err = check(&meta(&[
+        let err = check_dependency_rule(&meta(&[
             ("modal2fa-lettre", "modal2fa-sea-orm", None),
             ("modal2fa-actix", "modal2fa-sea-orm", None),
             ("modal2fa-entra", "modal2fa-actix", None),
         ]))
         .unwrap_err();
         assert_eq!(err.len(), 3, "{err:?}");
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_vendored_list_is_read_from_the_web_assets_source_text() {
+        let src = r#"
+/// Every vendored package.
+pub const VENDORED: &[(&str, &str)] = &[
+    ("bootstrap", "5.3.9"),
+    // the modal runtime's transport
+    ("htmx.org", "2.0.11"), // pinned
+    ("@simplewebauthn/browser", "14.0.0"),
+];
+
+pub fn other() -> &'static [u8] { &[1, 2] }
+"#;
+        assert_eq!(
+            parse_vendored(src),
+            Ok(pairs(&[
+                ("bootstrap", "5.3.9"),
+                ("htmx.org", "2.0.11"),
+                ("@simplewebauthn/browser", "14.0.0"),
+            ]))
+        );
+    }
+
+    #[test]
+    fn a_source_without_the_vendored_list_or_with_a_malformed_entry_is_an_error() {
+        assert_eq!(
+            parse_vendored("pub const OTHER: &[(&str, &str)] = &[];"),
+            Err("web-assets/src/lib.rs has no `pub const VENDORED`".to_owned())
+        );
+        assert_eq!(
+            parse_vendored(r#"pub const VENDORED: &[(&str, &str)] = &[("bootstrap"),];"#),
+            Err(
+                r#"web-assets/src/lib.rs: VENDORED entry `("bootstrap")` is not a (name, version) pair"#
+                    .to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn tidy_passes_when_both_vendored_lists_agree_in_any_order() {
+        let vendored = pairs(&[("bootstrap", "5.3.9"), ("htmx.org", "2.0.11")]);
+        assert_eq!(
+            check_vendored(&vendored, &[("htmx.org", "2.0.11"), ("bootstrap", "5.3.9")]),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn tidy_names_a_package_pinned_at_two_versions_with_both_sides() {
+        let vendored = pairs(&[("bootstrap", "5.3.8"), ("htmx.org", "2.0.11")]);
+        assert_eq!(
+            check_vendored(&vendored, &[("bootstrap", "5.3.9"), ("htmx.org", "2.0.11")]),
+            vec![
+                "vendored package bootstrap: web-assets/src/lib.rs VENDORED has 5.3.8, \
+                 xtask/src/vendor.rs PACKAGES has 5.3.9"
+            ]
+        );
+    }
+
+    #[test]
+    fn tidy_names_a_package_listed_on_one_side_only() {
+        let vendored = pairs(&[("bootstrap", "5.3.9"), ("alpinejs", "3.15.0")]);
+        assert_eq!(
+            check_vendored(
+                &vendored,
+                &[
+                    ("bootstrap", "5.3.9"),
+                    ("@simplewebauthn/browser", "14.0.0")
+                ]
+            ),
+            vec![
+                "vendored package @simplewebauthn/browser: web-assets/src/lib.rs VENDORED \
+                 lacks it, xtask/src/vendor.rs PACKAGES has 14.0.0",
+                "vendored package alpinejs: web-assets/src/lib.rs VENDORED has 3.15.0, \
+                 xtask/src/vendor.rs PACKAGES lacks it",
+            ]
+        );
+    }
+
+    #[test]
+    fn tidy_names_a_package_listed_twice_on_one_side() {
+        let vendored = pairs(&[("htmx.org", "2.0.11"), ("htmx.org", "2.0.10")]);
+        assert_eq!(
+            check_vendored(&vendored, &[("htmx.org", "2.0.11")]),
+            vec![
+                "vendored package htmx.org: web-assets/src/lib.rs VENDORED lists it 2 times \
+                 (2.0.11, 2.0.10), xtask/src/vendor.rs PACKAGES has 2.0.11"
+            ]
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! - `tidy` — fails when `modal2fa-core` gains a (transitive, non-dev) dependency on a web
 //!   framework, database driver, async runtime or network crate, or when an adapter
 //!   depends on another adapter (or on the web layer), or the web layer on an adapter; or
-//!   when the web assets' `VENDORED` list and the vendor task's packages disagree.
+//!   when the web assets' `VENDORED` list and the vendor task's packages disagree, or a
+//!   workspace member does not opt into the workspace lints.
 //! - `vendor` — refreshes the vendored front-end files from the npm registry.
 //! - `e2e` — the browser end-to-end suite against the reference server (headless Chromium).
 //! - `bench` — criterion benches and the HTTP load harness with its budgets.
@@ -23,7 +24,9 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("tidy") => match tidy::run() {
             Ok(()) => {
-                println!("tidy: the dependency rule holds and the vendored lists agree");
+                println!(
+                    "tidy: the dependency rule holds, the vendored lists agree and every crate opts into the workspace lints"
+                );
                 ExitCode::SUCCESS
             }
             Err(problems) => {

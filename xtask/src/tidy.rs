@@ -7,6 +7,9 @@
 //! - The vendored front-end packages: `VENDORED` in `web-assets/src/lib.rs` (read as text,
 //!   so xtask does not depend on the web assets) and [`PACKAGES`] of `cargo xtask vendor`
 //!   list the same names at the same versions.
+//! - The workspace lints: every workspace member (from `cargo metadata`) opts into them in
+//!   its manifest, `[lints]` with `workspace = true` (or the dotted or inline form at the
+//!   top level); the manifest is read as text, one line at a time.
 //!
 //! [`run`] gathers the inputs (metadata, files) and reports the violations of all checks.
 
@@ -67,6 +70,18 @@ pub fn run() -> Result<(), Vec<String>> {
         Ok(vendored) => problems.extend(check_vendored(&vendored, &pinned)),
         Err(problem) => problems.push(problem),
     }
+
+    let mut manifests = Vec::new();
+    for member in workspace_members(&meta) {
+        match std::fs::read_to_string(&member.manifest_path) {
+            Ok(text) => manifests.push((member, text)),
+            Err(e) => problems.push(format!(
+                "cannot read {}'s manifest {}: {e}",
+                member.name, member.shown_path
+            )),
+        }
+    }
+    problems.extend(check_workspace_lints(&manifests));
 
     if problems.is_empty() {
         Ok(())
@@ -262,6 +277,138 @@ pub fn check_vendored(vendored: &[(String, String)], pinned: &[(&str, &str)]) ->
     problems
 }
 
+/// A workspace member as `cargo metadata` lists it.
+#[derive(Debug, PartialEq)]
+pub struct Member {
+    /// The package name.
+    pub name: String,
+    /// The path of its `Cargo.toml` as the metadata gives it (absolute).
+    pub manifest_path: String,
+    /// That path relative to the workspace root, for messages.
+    pub shown_path: String,
+}
+
+/// The workspace members of parsed `cargo metadata` output, in its order.
+pub fn workspace_members(meta: &Value) -> Vec<Member> {
+    let root = meta["workspace_root"].as_str().unwrap_or_default();
+    let members: BTreeSet<&str> = meta["workspace_members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["id"].as_str().is_some_and(|id| members.contains(id)))
+        .filter_map(|p| {
+            let manifest_path = p["manifest_path"].as_str()?.to_owned();
+            let shown_path = Path::new(&manifest_path)
+                .strip_prefix(root)
+                .map_or(manifest_path.clone(), |rel| rel.display().to_string());
+            Some(Member {
+                name: p["name"].as_str()?.to_owned(),
+                manifest_path,
+                shown_path,
+            })
+        })
+        .collect()
+}
+
+/// Checks that every member's manifest text opts into the workspace lints; each one that
+/// does not is a violation naming the crate and its manifest.
+pub fn check_workspace_lints(manifests: &[(Member, String)]) -> Vec<String> {
+    manifests
+        .iter()
+        .filter(|(_, text)| !opts_into_workspace_lints(text))
+        .map(|(member, _)| {
+            format!(
+                "{} does not opt into the workspace lints: {} has no `[lints]` with `workspace = true`",
+                member.name, member.shown_path
+            )
+        })
+        .collect()
+}
+
+/// Whether a `Cargo.toml` sets `lints.workspace = true`: as `workspace = true` in the
+/// `[lints]` table, or at the top level as `lints.workspace = true` or
+/// `lints = { workspace = true }`. A line scan: comments and the lines of multi-line
+/// strings are skipped, table headers tracked; nothing else of TOML is needed.
+pub fn opts_into_workspace_lints(manifest: &str) -> bool {
+    let mut table = String::new();
+    let mut multi_line: Option<&str> = None;
+    for raw in manifest.lines() {
+        if let Some(delimiter) = multi_line {
+            if raw.contains(delimiter) {
+                multi_line = None;
+            }
+            continue;
+        }
+        if let Some(delimiter) = ["\"\"\"", "'''"]
+            .into_iter()
+            .find(|d| raw.matches(d).count() % 2 == 1)
+        {
+            multi_line = Some(delimiter);
+            continue;
+        }
+        let line = without_comment(raw).trim();
+        if let Some(header) = line.strip_prefix('[') {
+            table = dotted_key(header.trim_start_matches('[').trim_end_matches(']'));
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = match (table.as_str(), dotted_key(key)) {
+            ("", key) => key,
+            (table, key) => format!("{table}.{key}"),
+        };
+        let value = value.trim();
+        let inline: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+        let opted_in = (key == "lints.workspace" && value == "true")
+            || (key == "lints"
+                && inline.starts_with('{')
+                && inline
+                    .trim_matches(['{', '}'])
+                    .split(',')
+                    .any(|kv| kv == "workspace=true"));
+        if opted_in {
+            return true;
+        }
+    }
+    false
+}
+
+/// A TOML key with the spaces around its dots and the quotes of its parts removed:
+/// `"lints" . workspace` is `lints.workspace`.
+fn dotted_key(key: &str) -> String {
+    key.split('.')
+        .map(|part| part.trim().trim_matches(['"', '\'']))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// A line up to its `#` comment, if any (a `#` inside a string is kept).
+fn without_comment(line: &str) -> &str {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (Some('"'), '\\') if !escaped => {
+                escaped = true;
+                continue;
+            }
+            (Some(q), c) if c == q && !escaped => quote = None,
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') => return &line[..i],
+            _ => {}
+        }
+        escaped = false;
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,6 +578,100 @@ pub fn other() -> &'static [u8] { &[1, 2] }
                 "vendored package htmx.org: web-assets/src/lib.rs VENDORED lists it 2 times \
                  (2.0.11, 2.0.10), xtask/src/vendor.rs PACKAGES has 2.0.11"
             ]
+        );
+    }
+
+    #[test]
+    fn a_lints_table_with_workspace_true_opts_in() {
+        for manifest in [
+            "[package]\nname = \"a\"\n\n[lints]\nworkspace = true\n",
+            "[package]\nname = \"a\"\n[ lints ]  # shared\n  workspace=true # the only key\n[dependencies]\n",
+            "[lints]\r\nworkspace = true\r\n",
+        ] {
+            assert!(opts_into_workspace_lints(manifest), "{manifest:?}");
+        }
+    }
+
+    #[test]
+    fn a_dotted_or_inline_lints_key_at_the_top_level_opts_in() {
+        for manifest in [
+            "lints.workspace = true\n[package]\nname = \"a\"\n",
+            "\"lints\" . workspace = true\n[package]\nname = \"a\"\n",
+            "lints = { workspace = true }\n[package]\nname = \"a\"\n",
+        ] {
+            assert!(opts_into_workspace_lints(manifest), "{manifest:?}");
+        }
+    }
+
+    #[test]
+    fn a_manifest_without_the_opt_in_does_not_opt_in() {
+        for manifest in [
+            // No lints at all.
+            "[package]\nname = \"a\"\n",
+            // Lints of its own, or the opt-in declined.
+            "[lints.rust]\nunsafe_code = \"forbid\"\n",
+            "[lints]\nworkspace = false\n",
+            "lints = { workspace = false }\n",
+            // The key in another table: `package.lints.workspace`, `dependencies.workspace`.
+            "[package]\nname = \"a\"\nlints.workspace = true\n",
+            "[lints]\n[dependencies]\nworkspace = true\n",
+            // The workspace's own table is not a member's opt-in.
+            "[workspace.lints.rust]\nunsafe_code = \"forbid\"\n",
+            // Commented out, or inside a string.
+            "[package]\n# [lints]\n# workspace = true\n",
+            "[package]\ndescription = \"\"\"\n[lints]\nworkspace = true\n\"\"\"\n",
+            "[package]\ndescription = '''\n[lints]\nworkspace = true'''\n",
+            "[package]\ndescription = \"[lints] # workspace = true\"\n",
+        ] {
+            assert!(!opts_into_workspace_lints(manifest), "{manifest:?}");
+        }
+    }
+
+    #[test]
+    fn tidy_names_each_crate_that_does_not_opt_into_the_workspace_lints_with_its_manifest() {
+        let member = |name: &str, dir: &str| Member {
+            name: name.to_owned(),
+            manifest_path: format!("/ws/{dir}/Cargo.toml"),
+            shown_path: format!("{dir}/Cargo.toml"),
+        };
+        let manifests = [
+            (
+                member("modal2fa-core", "crates/modal2fa-core"),
+                "[package]\n[lints]\nworkspace = true\n".to_owned(),
+            ),
+            (
+                member("modal2fa-lettre", "crates/modal2fa-lettre"),
+                "[package]\n[lints.rust]\nunsafe_code = \"forbid\"\n".to_owned(),
+            ),
+        ];
+        assert_eq!(
+            check_workspace_lints(&manifests),
+            vec![
+                "modal2fa-lettre does not opt into the workspace lints: \
+                 crates/modal2fa-lettre/Cargo.toml has no `[lints]` with `workspace = true`"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_workspace_members_are_read_from_cargo_metadata_without_their_dependencies() {
+        let meta = json!({
+            "workspace_root": "/ws",
+            "workspace_members": ["path+file:///ws/xtask#0.1.0"],
+            "packages": [
+                {"id": "registry+https://github.com/rust-lang/crates.io-index#serde@1.0.0",
+                 "name": "serde", "manifest_path": "/registry/serde-1.0.0/Cargo.toml"},
+                {"id": "path+file:///ws/xtask#0.1.0",
+                 "name": "xtask", "manifest_path": "/ws/xtask/Cargo.toml"},
+            ],
+        });
+        assert_eq!(
+            workspace_members(&meta),
+            vec![Member {
+                name: "xtask".to_owned(),
+                manifest_path: "/ws/xtask/Cargo.toml".to_owned(),
+                shown_path: "xtask/Cargo.toml".to_owned(),
+            }]
         );
     }
 

@@ -1,0 +1,399 @@
+//! Closed-loop load and the scenarios.
+//!
+//! A scenario is an operation (one or more requests) that [`CLIENTS`] keep-alive clients
+//! repeat back to back for a bounded time, the server's CPU time read from `/proc` before
+//! and after. The machine is shared and its speed drifts by tens of percent within
+//! minutes, so a scenario runs in rounds, each between two timings of one password
+//! verification (thread CPU time): every round is compared with the hash as fast as it was
+//! around that round.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use modal2fa_core::SecretString;
+use modal2fa_core::password::{PasswordHasher, PasswordHashing};
+use modal2fa_core::system::{OsRandom, SystemClock};
+use modal2fa_core::totp::{self, TotpParams};
+
+use crate::client::{Client, Resp, csrf, enc};
+use crate::procfs::{cpu_seconds, thread_cpu_seconds};
+use crate::seed::{NowUtc, PASSWORD};
+use crate::server::Server;
+
+/// Closed-loop clients per scenario.
+pub const CLIENTS: usize = 4;
+/// The Argon2id throughput is taken in this many rounds of [`ARGON2_ROUND`].
+pub const ARGON2_ROUNDS: usize = 7;
+/// The other scenarios run in this many rounds of [`ROUND`] (see [`in_rounds`]).
+pub const ROUNDS: usize = 4;
+/// One round of the PBKDF2 scenarios.
+pub const ROUND: Duration = Duration::from_millis(1500);
+/// One round of the Argon2id throughput.
+pub const ARGON2_ROUND: Duration = Duration::from_secs(2);
+/// The original's cheap hash, the PBKDF2 phase's.
+pub const PBKDF2_1000: PasswordHashing = PasswordHashing::Pbkdf2Sha256 { iterations: 1000 };
+
+/// What a run of a scenario did.
+pub struct Outcome {
+    /// Operations completed.
+    pub ops: usize,
+    /// Wall-clock time of the run.
+    pub wall: Duration,
+    /// Server CPU time during the run, in seconds.
+    pub cpu: f64,
+    /// The latency of every operation.
+    pub latencies: Vec<Duration>,
+}
+
+impl Outcome {
+    /// The `p` quantile of the latencies, in ms.
+    pub fn pct(&self, p: f64) -> f64 {
+        let mut v: Vec<f64> = self
+            .latencies
+            .iter()
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .collect();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v.get(((v.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    }
+    /// Server CPU per operation, in ms.
+    pub fn cpu_ms_per_op(&self) -> f64 {
+        self.cpu * 1000.0 / self.ops.max(1) as f64
+    }
+}
+
+/// One operation of a closed-loop client: the client back, and whether it did anything
+/// (false when its input pool is exhausted).
+pub type OpFuture = std::pin::Pin<Box<dyn std::future::Future<Output = (Client, bool)> + Send>>;
+
+/// Runs `op(client, iteration)` in `CLIENTS` closed loops for at most `duration`; an op returns
+/// false when its input pool is exhausted.
+async fn run_for(
+    server: &Server,
+    ticks: f64,
+    duration: Duration,
+    op: impl Fn(usize, usize, Client) -> OpFuture + Send + Sync + 'static,
+) -> Outcome {
+    let op = Arc::new(op);
+    let cpu0 = cpu_seconds(server.pid, ticks);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..CLIENTS {
+        let op = op.clone();
+        let port = server.port;
+        tasks.push(tokio::spawn(async move {
+            let mut client = Client::new(port);
+            let mut lat = Vec::new();
+            let mut i = 0;
+            while start.elapsed() < duration {
+                let t = Instant::now();
+                let (cl, ok) = op(c, i, client).await;
+                client = cl;
+                if !ok {
+                    break;
+                }
+                lat.push(t.elapsed());
+                i += 1;
+            }
+            lat
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let wall = start.elapsed();
+    let cpu = cpu_seconds(server.pid, ticks) - cpu0;
+    Outcome {
+        ops: latencies.len(),
+        wall,
+        cpu,
+        latencies,
+    }
+}
+
+/// One round of a scenario: server CPU per operation (ms), throughput (ops/s) and the hash
+/// time (s) measured around it.
+pub struct Round {
+    /// Server CPU per operation, in ms.
+    pub cpu_ms_per_op: f64,
+    /// Operations per second.
+    pub per_s: f64,
+    /// One hash's CPU time around the round, in seconds.
+    pub hash_s: f64,
+}
+
+/// A scenario run in `rounds` rounds of `round`, each between two timings of the hash:
+/// the rounds' outcomes together, and each round on its own. Rounds that did nothing (a
+/// pool of fresh users ran out) are left out.
+pub struct Rounds {
+    /// Every round's operations together.
+    pub all: Outcome,
+    /// Each round that did something.
+    pub each: Vec<Round>,
+}
+
+/// Runs `op` in closed loops in `rounds` rounds of `round`, timing the `hashing` hash
+/// around each (see [`Rounds`]).
+pub async fn in_rounds(
+    server: &Server,
+    ticks: f64,
+    hashing: PasswordHashing,
+    (rounds, round): (usize, Duration),
+    op: impl Fn(usize, usize, Client) -> OpFuture + Send + Sync + 'static,
+) -> Rounds {
+    let op = Arc::new(op);
+    let mut all = Outcome {
+        ops: 0,
+        wall: Duration::ZERO,
+        cpu: 0.0,
+        latencies: Vec::new(),
+    };
+    let mut each = Vec::new();
+    for _ in 0..rounds {
+        let op = op.clone();
+        let (o, hash_s) = bracketed(
+            hashing,
+            run_for(server, ticks, round, move |a, b, c| op(a, b, c)),
+        )
+        .await;
+        if o.ops == 0 {
+            continue;
+        }
+        each.push(Round {
+            cpu_ms_per_op: o.cpu_ms_per_op(),
+            per_s: o.ops as f64 / o.wall.as_secs_f64(),
+            hash_s,
+        });
+        all.ops += o.ops;
+        all.wall += o.wall;
+        all.cpu += o.cpu;
+        all.latencies.extend(o.latencies);
+    }
+    all.latencies.sort();
+    Rounds { all, each }
+}
+
+/// Runs a scenario between two measurements of one hash's CPU time; returns the outcome
+/// and the mean of the two (the machine's speed drifts over a run).
+async fn bracketed(
+    hashing: PasswordHashing,
+    scenario: impl std::future::Future<Output = Outcome>,
+) -> (Outcome, f64) {
+    let before = hash_seconds_on(hashing, 1);
+    let o = scenario.await;
+    let after = hash_seconds_on(hashing, 1);
+    (o, (before + after) / 2.0)
+}
+
+/// The CPU time of one password check while `threads` threads check at once (as concurrent
+/// logins do). Reported beside the lone figure: with every core busy, a memory-hard hash
+/// shares the last-level cache and memory bandwidth with the others.
+pub fn hash_seconds_on(hashing: PasswordHashing, threads: usize) -> f64 {
+    let h = PasswordHasher::new(hashing);
+    let hash = h.hash(&SecretString::new(PASSWORD), &OsRandom).unwrap();
+    let n = match hashing {
+        PasswordHashing::Pbkdf2Sha256 { .. } => 400,
+        _ => 20,
+    };
+    let per_thread: Vec<f64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let t = thread_cpu_seconds();
+                    for _ in 0..n {
+                        h.verify(&SecretString::new(PASSWORD), &hash);
+                    }
+                    (thread_cpu_seconds() - t) / f64::from(n)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    per_thread.iter().sum::<f64>() / per_thread.len() as f64
+}
+
+/// GET the login modal, then POST the password form (the client keeps only a trusted
+/// device's cookie from before, plus `cookie` when given).
+async fn password_login(
+    mut c: Client,
+    user: &str,
+    password: &str,
+    cookie: Option<(&str, String)>,
+) -> (Client, Resp) {
+    c.jar.retain(|k, _| k == "modal2fa_device");
+    if let Some((k, v)) = cookie {
+        c.jar.insert(k.to_owned(), v);
+    }
+    let page = c.request("GET", "/auth/login/", None, true).await;
+    let form = format!(
+        "username={}&password={}&csrf_token={}",
+        enc(user),
+        enc(password),
+        enc(&csrf(&page.body))
+    );
+    let r = c.request("POST", "/auth/login/", Some(&form), true).await;
+    (c, r)
+}
+
+/// GET the login modal as an anonymous visitor.
+pub async fn login_modal(server: &Server, ticks: f64) -> Rounds {
+    in_rounds(
+        server,
+        ticks,
+        PBKDF2_1000,
+        (ROUNDS, ROUND),
+        |_, _, mut c| {
+            Box::pin(async move {
+                let r = c.request("GET", "/auth/login/", None, true).await;
+                assert_eq!(r.status, 200);
+                (c, true)
+            })
+        },
+    )
+    .await
+}
+
+/// Password login (GET + POST) of the users `plain0..400` without 2FA.
+pub async fn password(server: &Server, ticks: f64) -> Rounds {
+    in_rounds(
+        server,
+        ticks,
+        PBKDF2_1000,
+        (ROUNDS, ROUND),
+        |client, i, c| {
+            Box::pin(async move {
+                let user = format!("plain{}", (client * 100 + i) % 400);
+                let (c, r) = password_login(c, &user, PASSWORD, None).await;
+                assert_eq!(r.location.as_deref(), Some("/"), "{}", r.body);
+                (c, true)
+            })
+        },
+    )
+    .await
+}
+
+/// Password + TOTP login (GET, POST password, GET 2FA modal, POST code), each TOTP user of
+/// `pool` once, so every code is fresh.
+pub async fn password_and_totp(
+    server: &Server,
+    ticks: f64,
+    pool: Vec<(String, Vec<u8>)>,
+) -> Rounds {
+    let pool = Arc::new(pool);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    in_rounds(
+        server,
+        ticks,
+        PBKDF2_1000,
+        (ROUNDS, ROUND),
+        move |_, _, c| {
+            let pool = pool.clone();
+            let next = next.clone();
+            Box::pin(async move {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((user, secret)) = pool.get(k) else {
+                    return (c, false);
+                };
+                let (mut c, r) = password_login(c, user, PASSWORD, None).await;
+                assert!(r.body.contains("name=\"code\""), "{}", r.body);
+                let page = c.request("GET", "/auth/2fa/", None, true).await;
+                let code = totp::code_at(secret, &TotpParams::default(), SystemClock.now_utc());
+                let form = format!("code={code}&csrf_token={}", enc(&csrf(&page.body)));
+                let r = c.request("POST", "/auth/2fa/", Some(&form), true).await;
+                assert!(r.body.contains("Trust this device"), "{}", r.body);
+                (c, true)
+            })
+        },
+    )
+    .await
+}
+
+/// A failed login POST, a new unknown username each time (the CSRF token fetched once per
+/// client and kept beside the jar).
+pub async fn failed_login(server: &Server, ticks: f64) -> Rounds {
+    in_rounds(
+        server,
+        ticks,
+        PBKDF2_1000,
+        (ROUNDS, ROUND),
+        |client, i, mut c| {
+            Box::pin(async move {
+                if i == 0 || !c.jar.contains_key("csrf") {
+                    let page = c.request("GET", "/auth/login/", None, true).await;
+                    c.jar.insert("csrf".into(), csrf(&page.body));
+                }
+                let token = c.jar["csrf"].clone();
+                let form = format!(
+                    "username=nobody{client}x{i}&password=wrong&csrf_token={}",
+                    enc(&token)
+                );
+                let saved = c.jar.remove("csrf");
+                let r = c.request("POST", "/auth/login/", Some(&form), true).await;
+                if let Some(t) = saved {
+                    c.jar.insert("csrf".into(), t);
+                }
+                assert!(
+                    r.body.contains("correct username and password"),
+                    "{}",
+                    r.body
+                );
+                (c, true)
+            })
+        },
+    )
+    .await
+}
+
+/// Trusted-device sign-in (GET + POST with the device cookie, which rotates: each user's
+/// latest cookie is kept for its next sign-in).
+pub async fn trusted_device(server: &Server, ticks: f64, devices: Vec<(String, String)>) -> Rounds {
+    let cookies: Arc<Vec<std::sync::Mutex<(String, String)>>> =
+        Arc::new(devices.into_iter().map(std::sync::Mutex::new).collect());
+    in_rounds(
+        server,
+        ticks,
+        PBKDF2_1000,
+        (ROUNDS, ROUND),
+        move |client, i, c| {
+            let cookies = cookies.clone();
+            Box::pin(async move {
+                let slot = &cookies[(client * 50 + i % 50) % cookies.len()];
+                let (user, cookie) = slot.lock().unwrap().clone();
+                let (c, r) =
+                    password_login(c, &user, PASSWORD, Some(("modal2fa_device", cookie))).await;
+                assert_eq!(r.location.as_deref(), Some("/"), "{}", r.body);
+                slot.lock().unwrap().1 = c.jar["modal2fa_device"].clone();
+                (c, true)
+            })
+        },
+    )
+    .await
+}
+
+/// Password login with the default Argon2id, users `plain0..40`, in [`ARGON2_ROUNDS`]
+/// rounds of [`ARGON2_ROUND`].
+pub async fn argon2_password(server: &Server, ticks: f64) -> Rounds {
+    in_rounds(
+        server,
+        ticks,
+        PasswordHashing::default(),
+        (ARGON2_ROUNDS, ARGON2_ROUND),
+        |client, i, c| {
+            Box::pin(async move {
+                let (c, r) = password_login(
+                    c,
+                    &format!("plain{}", (client * 10 + i) % 40),
+                    PASSWORD,
+                    None,
+                )
+                .await;
+                assert_eq!(r.location.as_deref(), Some("/"), "{}", r.body);
+                (c, true)
+            })
+        },
+    )
+    .await
+}

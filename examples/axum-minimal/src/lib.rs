@@ -1,34 +1,86 @@
 //! modal2fa's core driven from axum, with the in-memory adapters: password + TOTP sign-in
-//! over plain HTTP forms, server-side sessions in a cookie, no actix anywhere.
+//! over plain HTML forms, server-side sessions in a cookie, no actix anywhere.
 //!
-//! Routes: `GET /` (who am I), `POST /login` (username, password), `POST /totp` (code),
-//! `POST /totp/setup` then `POST /totp/confirm` (device_id, code), `POST /logout`.
+//! This is the crate a host on another framework copies. The core decides *who* is signed
+//! in; everything HTTP is the host's job, and each of the four points below is a hole if
+//! it is left out:
+//!
+//! 1. **CSRF on every POST** ([`csrf`]). A browser attaches the session cookie to any
+//!    request to this site, including a form that another site submits, so a POST must
+//!    prove that it comes from one of our own pages. Each form carries a token, an
+//!    HMAC-SHA256 of the session id's hash under the CSRF key the core derives from the
+//!    server secret (nothing to store, unreadable from another site, worthless in any
+//!    other session), and the browser's `Sec-Fetch-Site` or `Origin` must name this site.
+//!    One middleware checks both before any handler runs, so a new route cannot forget
+//!    them: a refused POST answers 403 and changes nothing.
+//! 2. **The session cookie's flags** ([`session`]). `HttpOnly` (scripts cannot read the
+//!    id), `SameSite=Lax` (the browser leaves it off cross-site POSTs), `Secure` with the
+//!    `__Host-` prefix (https only; no `Domain` and `Path=/`, so neither plain http nor a
+//!    sibling subdomain can read, set or shadow it). Plain http needs the development
+//!    switch, [`Config::development_plain_http_on_localhost`].
+//! 3. **A new session id at every privilege change, none after logout**
+//!    ([`session::Session::persist`]). The core's report says when privilege changed
+//!    (the password accepted, the second factor proved); the session then moves to a new
+//!    id with [`SessionService::renew`](modal2fa_core::services::SessionService::renew)
+//!    and the old id stops working, so an id planted in the browser or seen before sign-in
+//!    (session fixation) is worth nothing. Logout deletes the session from the store, not
+//!    just the cookie from the browser.
+//! 4. **No internal text in responses** ([`copy`]). Every message a user reads is fixed
+//!    copy written here. An infrastructure failure answers only "Something went wrong";
+//!    its cause goes to the log through `tracing`. Nothing logs a form, so no password,
+//!    code or token reaches the log either.
+//!
+//! Routes: `GET /` (the page for the session's state), `POST /login` (username,
+//! password), `POST /totp` (code), `POST /totp/setup` then `POST /totp/confirm`
+//! (device_id, code), `POST /logout`. Every form also carries `csrf`. A visitor without a
+//! live session gets an anonymous one from `GET /`, so that the sign-in form has a token
+//! to carry (and the sign-in itself a session to renew); it costs one row per visitor
+//! until the idle timeout, which a host with much anonymous traffic may prefer to avoid
+//! by binding pre-sign-in tokens to a signed cookie instead.
+//!
+//! The router takes a [`Config`]: `Config::new("https://app.example.com")` in
+//! production; `src/main.rs` serves it on plain http on 127.0.0.1 under
+//! the development switch.
 
-use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+mod config;
+pub mod copy;
+pub mod csrf;
+pub mod page;
+pub mod session;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Form, FromRequestParts, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Form, FromRequest, Request, State};
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::Response;
 use axum::routing::{get, post};
-use modal2fa_core::services::{LoadedSession, LoginReport, PasswordLogin};
-use modal2fa_core::{LoginState, Modal2fa, Outcome, RequestContext, SecretString, ServiceError};
+use modal2fa_core::services::PasswordLogin;
+use modal2fa_core::{LoginState, Modal2fa, ServerSecret, ServiceError};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
-/// The session cookie's name.
-pub const SESSION_COOKIE: &str = "sid";
+pub use crate::config::{Config, InvalidOrigin};
+use crate::copy::Failure;
+use crate::csrf::CsrfKey;
+use crate::session::{Client, Cookie};
 
-/// Shared application state: the services.
+/// Shared application state.
 #[derive(Clone)]
 pub struct App {
     /// modal2fa services.
     pub auth: Modal2fa,
+    csrf: CsrfKey,
+    config: Config,
 }
 
-/// The router.
-pub fn router(auth: Modal2fa) -> Router {
+/// The router. `secret` must be the one `auth` was built with: the CSRF key is derived
+/// from it.
+pub fn router(auth: Modal2fa, secret: &ServerSecret, config: Config) -> Router {
+    let app = App {
+        auth,
+        csrf: CsrfKey::derive(secret),
+        config,
+    };
     Router::new()
         .route("/", get(home))
         .route("/login", post(login))
@@ -36,168 +88,48 @@ pub fn router(auth: Modal2fa) -> Router {
         .route("/totp/setup", post(totp_setup))
         .route("/totp/confirm", post(totp_confirm))
         .route("/logout", post(logout))
-        .with_state(App { auth })
+        // Around every route: no POST reaches a handler without a valid token and origin.
+        .layer(middleware::from_fn_with_state(app.clone(), csrf::guard))
+        .with_state(app)
 }
 
-/// What every handler needs from the request: the client and the session cookie.
-pub struct Client {
-    peer: IpAddr,
-    forwarded_for: Vec<Vec<u8>>,
-    user_agent: String,
-    path: String,
-    session: Option<SecretString>,
-}
+/// axum's `Form`, except that a malformed body answers fixed copy instead of the parser's
+/// message (which names fields and types).
+pub struct Fields<T>(pub T);
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
-    type Rejection = Infallible;
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Fields<T> {
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        Ok(Self {
-            peer,
-            forwarded_for: parts
-                .headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .map(|v| v.as_bytes().to_vec())
-                .collect(),
-            user_agent: parts
-                .headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned(),
-            path: parts.uri.path().to_owned(),
-            session: cookie(&parts.headers, SESSION_COOKIE).map(SecretString::new),
-        })
-    }
-}
-
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-}
-
-impl Client {
-    fn context(&self, auth: &Modal2fa) -> RequestContext {
-        let xff: Vec<&[u8]> = self.forwarded_for.iter().map(Vec::as_slice).collect();
-        let ip = auth.settings().client_ip.resolve(self.peer, &xff);
-        RequestContext::new(ip, &self.user_agent, &self.path)
-    }
-
-    async fn session(&self, auth: &Modal2fa) -> Result<Option<LoadedSession>, ServiceError> {
-        match &self.session {
-            Some(id) => auth.sessions.load(id).await,
-            None => Ok(None),
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Form::<T>::from_request(req, state).await {
+            Ok(Form(fields)) => Ok(Self(fields)),
+            Err(_) => Err(copy::text(StatusCode::UNPROCESSABLE_ENTITY, copy::BAD_FORM)),
         }
     }
 }
 
-fn session_cookie(id: &SecretString) -> HeaderValue {
-    HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/",
-        id.expose()
-    ))
-    .expect("token is ASCII")
-}
-
-fn clear_cookie() -> HeaderValue {
-    HeaderValue::from_static("sid=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0")
-}
-
-fn error(e: ServiceError) -> Response {
-    let status = match e {
-        ServiceError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        ServiceError::NotSignedIn | ServiceError::StepUpRequired => StatusCode::UNAUTHORIZED,
-        ServiceError::NotAllowed(_) => StatusCode::FORBIDDEN,
-        ServiceError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
+/// `GET /`: who is signed in, and the forms for the next step.
+async fn home(State(app): State<App>, client: Client) -> Result<Response, Failure> {
+    let session = client.session(&app.auth).await?;
+    let state = session.state();
+    // Forms need a session to bind their token to: a visitor without one gets an
+    // anonymous session (renewed at sign-in like any other).
+    let cookie = match session.id() {
+        Some(id) => Cookie::Keep(id.clone()),
+        None => Cookie::Set(
+            app.auth
+                .sessions
+                .create(&LoginState::Anonymous, &client.context(&app.auth))
+                .await?,
+        ),
     };
-    (status, e.to_string()).into_response()
-}
-
-/// Persists the state a report leaves, renewing or ending the session as asked.
-async fn persist(
-    auth: &Modal2fa,
-    client: &Client,
-    loaded: Option<&LoadedSession>,
-    report: &LoginReport,
-    ctx: &RequestContext,
-) -> Result<Option<HeaderValue>, ServiceError> {
-    let old = client.session.as_ref().zip(loaded.map(|l| &l.record));
-    if report.end_session {
-        if let Some(id) = &client.session {
-            auth.sessions.end(id).await?;
-        }
-        return Ok(Some(clear_cookie()));
-    }
-    if report.renew_session || old.is_none() {
-        let id = auth.sessions.renew(old, &report.state, ctx).await?;
-        return Ok(Some(session_cookie(&id)));
-    }
-    if let Some((id, record)) = old {
-        auth.sessions.update(id, record, &report.state, ctx).await?;
-    }
-    Ok(None)
-}
-
-fn describe(outcome: Outcome) -> (StatusCode, String) {
-    match outcome {
-        Outcome::SignedIn { method } => (StatusCode::OK, format!("signed in with {method}")),
-        Outcome::SecondFactorRequired { setup: false } => {
-            (StatusCode::OK, "second factor required".into())
-        }
-        Outcome::SecondFactorRequired { setup: true } => {
-            (StatusCode::OK, "set up a second factor".into())
-        }
-        Outcome::LoggedOut => (StatusCode::OK, "signed out".into()),
-        Outcome::Refused(r) => (StatusCode::BAD_REQUEST, format!("refused: {r:?}")),
-        other => (StatusCode::OK, format!("{other:?}")),
-    }
-}
-
-async fn respond(
-    auth: &Modal2fa,
-    client: &Client,
-    loaded: Option<&LoadedSession>,
-    report: LoginReport,
-    ctx: &RequestContext,
-) -> Response {
-    match persist(auth, client, loaded, &report, ctx).await {
-        Ok(cookie) => {
-            let (status, body) = describe(report.outcome);
-            let mut resp = (status, body).into_response();
-            if let Some(c) = cookie {
-                resp.headers_mut().append(header::SET_COOKIE, c);
-            }
-            resp
-        }
-        Err(e) => error(e),
-    }
-}
-
-async fn home(State(app): State<App>, client: Client) -> Response {
-    match client.session(&app.auth).await {
-        Ok(Some(s)) => match s.state {
-            LoginState::SignedIn(si) => {
-                format!("signed in as user {} with {}", si.user_id, si.method).into_response()
-            }
-            LoginState::PendingSecondFactor(_) => "second factor required".into_response(),
-            _ => "anonymous".into_response(),
-        },
-        Ok(None) => "anonymous".into_response(),
-        Err(e) => error(e),
-    }
+    Ok(page::respond(
+        &app,
+        StatusCode::OK,
+        &copy::state(&state),
+        &state,
+        cookie,
+    ))
 }
 
 /// The login form.
@@ -207,22 +139,25 @@ pub struct LoginForm {
     password: String,
 }
 
-async fn login(State(app): State<App>, client: Client, Form(form): Form<LoginForm>) -> Response {
+/// `POST /login`: the password step.
+async fn login(
+    State(app): State<App>,
+    client: Client,
+    Fields(form): Fields<LoginForm>,
+) -> Result<Response, Failure> {
     let ctx = client.context(&app.auth);
-    let loaded = match client.session(&app.auth).await {
-        Ok(l) => l,
-        Err(e) => return error(e),
-    };
-    let state = loaded.as_ref().map(|l| l.state.clone()).unwrap_or_default();
-    let req = PasswordLogin {
+    let session = client.session(&app.auth).await?;
+    let request = PasswordLogin {
         username: form.username,
         password: form.password.into(),
         trusted_device_cookie: None,
     };
-    match app.auth.login.submit_password(&state, req, &ctx).await {
-        Ok(report) => respond(&app.auth, &client, loaded.as_ref(), report, &ctx).await,
-        Err(e) => error(e),
-    }
+    let report = app
+        .auth
+        .login
+        .submit_password(&session.state(), request, &ctx)
+        .await?;
+    page::report(&app, session, report, &ctx).await
 }
 
 /// A code.
@@ -231,35 +166,28 @@ pub struct CodeForm {
     code: String,
 }
 
-async fn totp(State(app): State<App>, client: Client, Form(form): Form<CodeForm>) -> Response {
+/// `POST /totp`: the second factor.
+async fn totp(
+    State(app): State<App>,
+    client: Client,
+    Fields(form): Fields<CodeForm>,
+) -> Result<Response, Failure> {
     let ctx = client.context(&app.auth);
-    let loaded = match client.session(&app.auth).await {
-        Ok(l) => l,
-        Err(e) => return error(e),
-    };
-    let state = loaded.as_ref().map(|l| l.state.clone()).unwrap_or_default();
-    match app.auth.login.submit_totp(&state, &form.code, &ctx).await {
-        Ok(report) => respond(&app.auth, &client, loaded.as_ref(), report, &ctx).await,
-        Err(e) => error(e),
-    }
+    let session = client.session(&app.auth).await?;
+    let report = app
+        .auth
+        .login
+        .submit_totp(&session.state(), &form.code, &ctx)
+        .await?;
+    page::report(&app, session, report, &ctx).await
 }
 
-async fn totp_setup(State(app): State<App>, client: Client) -> Response {
-    let state = match client.session(&app.auth).await {
-        Ok(Some(l)) => l.state,
-        Ok(None) => LoginState::Anonymous,
-        Err(e) => return error(e),
-    };
-    match app.auth.factors.begin_totp(&state).await {
-        Ok(e) => format!(
-            "device_id={}\nsecret={}\nurl={}\n",
-            e.device_id,
-            e.secret.expose(),
-            e.otpauth_url.expose()
-        )
-        .into_response(),
-        Err(e) => error(e),
-    }
+/// `POST /totp/setup`: a new authenticator app key, and the form to confirm it.
+async fn totp_setup(State(app): State<App>, client: Client) -> Result<Response, Failure> {
+    let session = client.session(&app.auth).await?;
+    let enrolment = app.auth.factors.begin_totp(&session.state()).await?;
+    let id = session.id().ok_or(ServiceError::NotSignedIn)?;
+    Ok(page::enrolment(&app, id, &enrolment))
 }
 
 /// Enrolment confirmation.
@@ -269,38 +197,42 @@ pub struct ConfirmForm {
     code: String,
 }
 
+/// `POST /totp/confirm`: the first code from the new app.
 async fn totp_confirm(
     State(app): State<App>,
     client: Client,
-    Form(form): Form<ConfirmForm>,
-) -> Response {
+    Fields(form): Fields<ConfirmForm>,
+) -> Result<Response, Failure> {
     let ctx = client.context(&app.auth);
-    let loaded = match client.session(&app.auth).await {
-        Ok(l) => l,
-        Err(e) => return error(e),
-    };
-    let state = loaded.as_ref().map(|l| l.state.clone()).unwrap_or_default();
-    match app
-        .auth
+    let session = client.session(&app.auth).await?;
+    let state = session.state();
+    if let LoginState::PendingSecondFactor(_) = state {
+        // A set-up login: the first code from the new app finishes signing in (a new id).
+        let report = app
+            .auth
+            .login
+            .complete_setup_with_totp(&state, form.device_id, &form.code, &ctx)
+            .await?;
+        return page::report(&app, session, report, &ctx).await;
+    }
+    app.auth
         .factors
         .confirm_totp(&state, form.device_id, &form.code, &ctx)
-        .await
-    {
-        Ok(Some(report)) => respond(&app.auth, &client, loaded.as_ref(), report, &ctx).await,
-        Ok(None) => "authenticator app added".into_response(),
-        Err(e) => error(e),
-    }
+        .await?;
+    let id = session.id().ok_or(ServiceError::NotSignedIn)?.clone();
+    Ok(page::respond(
+        &app,
+        StatusCode::OK,
+        copy::TOTP_ADDED,
+        &state,
+        Cookie::Keep(id),
+    ))
 }
 
-async fn logout(State(app): State<App>, client: Client) -> Response {
+/// `POST /logout`: ends the session in the store and in the browser.
+async fn logout(State(app): State<App>, client: Client) -> Result<Response, Failure> {
     let ctx = client.context(&app.auth);
-    let loaded = match client.session(&app.auth).await {
-        Ok(l) => l,
-        Err(e) => return error(e),
-    };
-    let state = loaded.as_ref().map(|l| l.state.clone()).unwrap_or_default();
-    match app.auth.login.logout(&state, &ctx).await {
-        Ok(report) => respond(&app.auth, &client, loaded.as_ref(), report, &ctx).await,
-        Err(e) => error(e),
-    }
+    let session = client.session(&app.auth).await?;
+    let report = app.auth.login.logout(&session.state(), &ctx).await?;
+    page::report(&app, session, report, &ctx).await
 }

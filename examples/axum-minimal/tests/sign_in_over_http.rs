@@ -1,188 +1,129 @@
-//! Drives the axum example over HTTP: password, then TOTP, with a session cookie.
+//! Drives the axum example over HTTP as a browser would: password, then TOTP, with the
+//! session cookie and the forms' CSRF tokens.
 
-use std::sync::Arc;
+mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use modal2fa_core::ports::Clock;
-use modal2fa_core::services::NewAccount;
-use modal2fa_core::totp::{self, TotpParams};
-use modal2fa_core::{DefaultPolicy, Modal2fa, ServerSecret, Settings};
-use modal2fa_test_support::MemoryPorts;
-use tower::ServiceExt;
-
-struct Harness {
-    app: axum::Router,
-    mem: MemoryPorts,
-}
-
-async fn harness() -> Harness {
-    let mem = MemoryPorts::new();
-    let settings = Settings {
-        password_hashing: modal2fa_core::password::PasswordHashing::Argon2id {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
-        ..Settings::default()
-    };
-    let auth = Modal2fa::new(
-        mem.ports.clone(),
-        Arc::new(DefaultPolicy),
-        settings,
-        &ServerSecret::new(vec![5; 32]).unwrap(),
-    );
-    auth.account
-        .create_user(NewAccount {
-            username: "alice".into(),
-            email: Some("alice@example.com".into()),
-            first_name: String::new(),
-            last_name: String::new(),
-            password: Some("demo password".into()),
-            superuser: false,
-        })
-        .await
-        .unwrap();
-    Harness {
-        app: axum_minimal::router(auth),
-        mem,
-    }
-}
-
-impl Harness {
-    async fn post(
-        &self,
-        path: &str,
-        body: &str,
-        cookie: Option<&str>,
-    ) -> (StatusCode, String, Option<String>) {
-        let mut req =
-            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        if let Some(c) = cookie {
-            req = req.header(header::COOKIE, c);
-        }
-        self.send(req.body(Body::from(body.to_owned())).unwrap())
-            .await
-    }
-
-    async fn get(&self, path: &str, cookie: Option<&str>) -> (StatusCode, String, Option<String>) {
-        let mut req = Request::get(path);
-        if let Some(c) = cookie {
-            req = req.header(header::COOKIE, c);
-        }
-        self.send(req.body(Body::empty()).unwrap()).await
-    }
-
-    async fn send(&self, req: Request<Body>) -> (StatusCode, String, Option<String>) {
-        let resp = self.app.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let cookie = resp
-            .headers()
-            .get(header::SET_COOKIE)
-            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
-        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (status, String::from_utf8(body.to_vec()).unwrap(), cookie)
-    }
-
-    fn code(&self, secret: &[u8]) -> String {
-        totp::code_at(secret, &TotpParams::default(), self.mem.clock.now())
-    }
-}
+use axum::http::StatusCode;
+use common::harness;
+use modal2fa_core::totp;
 
 #[tokio::test]
 async fn the_axum_app_signs_in_with_password_and_totp() {
     let h = harness().await;
     // Sign in with the password (no factor yet) and enrol an authenticator app.
-    let (status, body, cookie) = h
-        .post("/login", "username=alice&password=demo+password", None)
+    let mut b = h.browser();
+    assert_eq!(b.get("/").await.message(), "You are not signed in.");
+    let r = b
+        .post("/login", "username=alice&password=demo+password")
         .await;
     assert_eq!(
-        (status, body.as_str()),
-        (StatusCode::OK, "signed in with password")
+        (r.status, r.message()),
+        (StatusCode::OK, "Signed in as user 1 with password.")
     );
-    let cookie = cookie.expect("session cookie");
-    let (_, setup, _) = h.post("/totp/setup", "", Some(&cookie)).await;
-    let field = |name: &str| {
-        setup
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}=")))
-            .unwrap()
-            .to_owned()
-    };
-    let secret = totp::decode_secret(&field("secret")).unwrap();
-    let body = format!("device_id={}&code={}", field("device_id"), h.code(&secret));
-    let (status, body, _) = h.post("/totp/confirm", &body, Some(&cookie)).await;
+    let setup = b.post("/totp/setup", "").await;
+    assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
+    let secret = totp::decode_secret(setup.code("secret").unwrap()).unwrap();
+    let device = setup.input("device_id").unwrap();
+    let r = b
+        .post(
+            "/totp/confirm",
+            &format!("device_id={device}&code={}", h.code_for(&secret)),
+        )
+        .await;
     assert_eq!(
-        (status, body.as_str()),
-        (StatusCode::OK, "authenticator app added")
+        (r.status, r.message()),
+        (StatusCode::OK, "Authenticator app added.")
     );
-    let (_, body, cleared) = h.post("/logout", "", Some(&cookie)).await;
-    assert_eq!(body, "signed out");
-    assert!(cleared.is_some());
-    let (_, body, _) = h.get("/", Some(&cookie)).await;
-    assert_eq!(body, "anonymous", "the old session cookie no longer works");
+    let signed_in = b.cookie.clone().unwrap();
+    let r = b.post("/logout", "").await;
+    assert_eq!(r.message(), "You are signed out.");
+    assert!(r.clears_cookie());
+    let r = h.get("/", Some(&signed_in)).await;
+    assert_eq!(
+        r.message(),
+        "You are not signed in.",
+        "the old session cookie no longer works"
+    );
 
     // Password, then the 2FA step.
     h.mem.clock.advance(time::Duration::seconds(30));
-    let (status, body, pending) = h
-        .post("/login", "username=alice&password=demo+password", None)
+    let mut b = h.browser();
+    b.get("/").await;
+    let r = b
+        .post("/login", "username=alice&password=demo+password")
         .await;
     assert_eq!(
-        (status, body.as_str()),
-        (StatusCode::OK, "second factor required")
+        (r.status, r.message()),
+        (
+            StatusCode::OK,
+            "Enter the code from your authenticator app."
+        )
     );
-    let pending = pending.unwrap();
-    let (_, body, _) = h.get("/", Some(&pending)).await;
+    let pending = b.cookie.clone().unwrap();
+    let r = h.get("/", Some(&pending)).await;
     assert_eq!(
-        body, "second factor required",
+        r.message(),
+        "Enter the code from your authenticator app.",
         "a pending login is not signed in"
     );
-    let (status, body, _) = h.post("/totp", "code=000000", Some(&pending)).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, body, signed) = h
-        .post(
-            "/totp",
-            &format!("code={}", h.code(&secret)),
-            Some(&pending),
-        )
-        .await;
+    let r = b.post("/totp", "code=000000").await;
     assert_eq!(
-        (status, body.as_str()),
-        (StatusCode::OK, "signed in with 2fa")
+        (r.status, r.message()),
+        (StatusCode::BAD_REQUEST, "The code is incorrect.")
     );
-    let signed = signed.expect("the session id is renewed after the second factor");
-    assert_ne!(signed, pending);
-    let (_, body, _) = h.get("/", Some(&signed)).await;
-    assert_eq!(body, "signed in as user 1 with 2fa");
-    let (_, body, _) = h.get("/", Some(&pending)).await;
-    assert_eq!(body, "anonymous", "the pre-2FA session id is dead");
-    // The same code cannot be used again.
-    let (_, _, again) = h
-        .post("/login", "username=alice&password=demo+password", None)
-        .await;
-    let (status, body, _) = h
-        .post(
-            "/totp",
-            &format!("code={}", h.code(&secret)),
-            Some(&again.unwrap()),
-        )
+    let r = b
+        .post("/totp", &format!("code={}", h.code_for(&secret)))
         .await;
     assert_eq!(
-        (status, body.as_str()),
-        (StatusCode::BAD_REQUEST, "refused: CodeReused")
+        (r.status, r.message()),
+        (StatusCode::OK, "Signed in as user 1 with 2fa.")
+    );
+    let signed = r
+        .cookie()
+        .expect("the session id is renewed after the second factor");
+    assert_ne!(signed, pending);
+    let r = h.get("/", Some(&signed)).await;
+    assert_eq!(r.message(), "Signed in as user 1 with 2fa.");
+    let r = h.get("/", Some(&pending)).await;
+    assert_eq!(
+        r.message(),
+        "You are not signed in.",
+        "the pre-2FA session id is dead"
+    );
+
+    // The same code cannot be used again.
+    let mut again = h.browser();
+    again.get("/").await;
+    again
+        .post("/login", "username=alice&password=demo+password")
+        .await;
+    let r = again
+        .post("/totp", &format!("code={}", h.code_for(&secret)))
+        .await;
+    assert_eq!(
+        (r.status, r.message()),
+        (
+            StatusCode::BAD_REQUEST,
+            "This code has already been used. Wait for the next one."
+        )
     );
 }
 
 #[tokio::test]
 async fn the_axum_app_refuses_a_wrong_password() {
     let h = harness().await;
-    let (status, body, _) = h.post("/login", "username=alice&password=nope", None).await;
+    let mut b = h.browser();
+    b.get("/").await;
+    let r = b.post("/login", "username=alice&password=nope").await;
     assert_eq!(
-        (status, body.as_str()),
-        (StatusCode::BAD_REQUEST, "refused: InvalidCredentials")
+        (r.status, r.message()),
+        (
+            StatusCode::BAD_REQUEST,
+            "The username or password is incorrect."
+        )
     );
-    let (status, _, _) = h.post("/login", "username=&password=x", None).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.token().is_some(), "the page offers the form again");
+    let r = b.post("/login", "username=&password=x").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.message(), "Please check what you typed and try again.");
 }

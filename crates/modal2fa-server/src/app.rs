@@ -18,7 +18,7 @@ use crate::notifier::ConsoleNotifier;
 
 /// Connects to the database and applies pending migrations.
 pub async fn store(config: &Config) -> Result<SeaOrmStore, String> {
-    let store = SeaOrmStore::connect(&config.database_url, config.database_max_connections)
+    let store = SeaOrmStore::connect(&config.database_url, config.database_max_connections.get())
         .await
         .map_err(|e| format!("database_url: cannot connect: {e}"))?;
     store
@@ -125,7 +125,7 @@ async fn protected(
 pub async fn serve(config: Config) -> Result<(), String> {
     let auth = services(&config, store(&config).await?)?;
     let web = web_layer(&config, auth)?;
-    let listener = TcpListener::bind(&config.listen)
+    let listener = TcpListener::bind(config.listen)
         .map_err(|e| format!("listen: cannot bind {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let demo = config.demo;

@@ -1,35 +1,53 @@
-//! Configuration: a TOML file plus `MODAL2FA_*` environment variables (which win). An
-//! unknown key or an invalid value stops start-up with the key's name.
+//! Configuration: defaults, then a TOML file, then `MODAL2FA_*` environment variables.
+//!
+//! Each layer wins over the one before, key by key, merged by figment, which remembers
+//! where every value came from. In the environment `__` separates levels, so every key is
+//! reachable at any depth: `MODAL2FA_SITE_NAME`, `MODAL2FA_LOCKOUT__USER_FAILED_ATTEMPTS`,
+//! `MODAL2FA_APPEARANCE__LOGIN__SIZE`. `MODAL2FA_CONFIG`, `MODAL2FA_LOG` and
+//! `MODAL2FA_TEST_*` are not settings. An environment value is always a string; it becomes
+//! a number or a boolean only where the key is one, so `MODAL2FA_SITE_NAME=2024` is the
+//! name "2024".
+//!
+//! Each key is checked when it is read, by its type: addresses, networks, bounded numbers
+//! and lifetimes, the hasher, local redirect paths, modal names. [`Config::validate`] then
+//! checks only the rules between keys (lock lengths, the hash cost floor). An error names
+//! the key and the file or variable it came from, and never shows the value of `secret`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use anyhow::{Context as _, anyhow};
+use figment::error::{Kind, OneOf};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use modal2fa_actix::ModalAppearance;
 use modal2fa_core::Settings;
-use modal2fa_core::client_ip::{ClientIpConfig, IpSet};
+use modal2fa_core::client_ip::{ClientIpConfig, IpNet, IpSet};
 use modal2fa_core::lockout::LockoutSettings;
+use modal2fa_core::machine::MachineConfig;
 use modal2fa_core::password::PasswordHashing;
 use modal2fa_core::settings::SessionSettings;
 use serde::Deserialize;
-
+use serde::de::{Deserializer, Error as _};
 use time::Duration;
 
-/// Every setting of the reference server. See `config/example.toml`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// Every setting of the reference server; `config/example.toml` shows each with its default.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Address to listen on.
-    pub listen: String,
-    /// `sqlite://…?mode=rwc`, `postgres://…` or `mysql://…`.
+    pub listen: SocketAddr,
+    /// `sqlite:…`, `postgres://…` or `mysql://…`.
+    #[serde(deserialize_with = "database_url")]
     pub database_url: String,
     /// Connection pool size.
-    pub database_max_connections: u32,
+    pub database_max_connections: Bounded<1, 1000>,
     /// The server secret (≥ 32 bytes; hex or base64). Prefer `secret_file` in production.
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     /// Where the secret is kept; created with a random secret on first start if missing.
     pub secret_file: PathBuf,
-    /// Secure `__Host-` cookies and HSTS; default: on unless listening on a loopback address.
+    /// Secure `__Host-` cookies and HSTS; unset: on unless listening on a loopback address.
     pub secure_cookies: Option<bool>,
     /// Shown in titles.
     pub site_name: String,
@@ -37,73 +55,67 @@ pub struct Config {
     pub totp_issuer: String,
     /// Serve the demo home page (`/`) and protected page (`/protected`).
     pub demo: bool,
-    /// Where to go after signing in without a `next`.
+    /// Where to go after signing in without a `next` (a local path).
+    #[serde(deserialize_with = "local_path")]
     pub login_redirect: String,
-    /// Where to go after signing out.
+    /// Where to go after signing out (a local path).
+    #[serde(deserialize_with = "local_path")]
     pub logout_redirect: String,
-    /// Templates here replace the embedded ones by name.
+    /// Templates in this directory replace the embedded ones by name.
+    #[serde(deserialize_with = "directory")]
     pub template_dir: Option<PathBuf>,
     /// Reverse-proxy hops in front of the server.
     pub trusted_proxy_count: usize,
     /// Legacy switch: one proxy.
     pub behind_reverse_proxy: bool,
     /// CIDR mode: the proxies' networks.
-    pub trusted_proxies: Vec<String>,
-    /// Idle session timeout.
-    pub session_idle_minutes: u32,
-    /// Absolute session timeout.
-    pub session_absolute_hours: u32,
-    /// How long a password-only login waits for its second factor.
-    pub pending_login_minutes: u32,
-    /// Reset and invitation link lifetime.
-    pub reset_link_days: u32,
-    /// A trusted device unused this long stops working.
-    pub trusted_device_days: u32,
-    /// `argon2id` or `pbkdf2_sha256`.
-    pub password_hashing: String,
-    /// Iterations for `pbkdf2_sha256`.
-    pub pbkdf2_iterations: u32,
-    /// Lockout.
+    #[serde(deserialize_with = "networks")]
+    pub trusted_proxies: IpSet,
+    /// Idle session timeout (at most a day).
+    pub session_idle_minutes: Bounded<1, 1440>,
+    /// Absolute session timeout (at most 30 days).
+    pub session_absolute_hours: Bounded<1, 720>,
+    /// How long a password-only login waits for its second factor (at most an hour).
+    pub pending_login_minutes: Bounded<1, 60>,
+    /// Reset and invitation link lifetime (at most 30 days).
+    pub reset_link_days: Bounded<1, 30>,
+    /// A trusted device unused this long stops working (at most 400 days).
+    pub trusted_device_days: Bounded<1, 400>,
+    /// `[password_hashing]`: the hash for new passwords.
+    #[serde(deserialize_with = "password_hashing")]
+    pub password_hashing: PasswordHashing,
+    /// Lifts the hash cost floor: for benchmarks and tests only (`serve` warns).
+    pub allow_weak_password_hashing: bool,
+    /// `[lockout]`.
     pub lockout: LockoutConfig,
-    /// Per-modal appearance.
+    /// `[appearance.<modal>]`: per-modal appearance.
+    #[serde(deserialize_with = "appearance")]
     pub appearance: HashMap<String, ModalAppearance>,
 }
 
 /// `[lockout]`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LockoutConfig {
     /// Failures before a username is locked.
-    pub user_failed_attempts: u32,
+    pub user_failed_attempts: Bounded<1, { u32::MAX }>,
     /// Failures before an address is locked.
-    pub ip_failed_attempts: u32,
-    /// First lock's length.
-    pub lockout_seconds: u32,
-    /// Longest lock.
-    pub max_lockout_seconds: u32,
+    pub ip_failed_attempts: Bounded<1, { u32::MAX }>,
+    /// The first lock's length (at most a day).
+    pub lockout_seconds: Bounded<1, 86_400>,
+    /// The longest lock (at most 30 days).
+    pub max_lockout_seconds: Bounded<1, 2_592_000>,
     /// Addresses and networks never locked by the IP counter.
-    pub excluded_ips: Vec<String>,
-}
-
-impl Default for LockoutConfig {
-    fn default() -> Self {
-        let d = LockoutSettings::default();
-        Self {
-            user_failed_attempts: d.user_failed_attempts,
-            ip_failed_attempts: d.ip_failed_attempts,
-            lockout_seconds: d.lockout_seconds,
-            max_lockout_seconds: d.max_lockout_seconds,
-            excluded_ips: Vec::new(),
-        }
-    }
+    #[serde(deserialize_with = "networks")]
+    pub excluded_ips: IpSet,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            listen: "127.0.0.1:8080".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite://modal2fa.sqlite?mode=rwc".into(),
-            database_max_connections: 8,
+            database_max_connections: Bounded::new(8),
             secret: None,
             secret_file: PathBuf::from(".modal2fa/secret"),
             secure_cookies: None,
@@ -115,272 +127,395 @@ impl Default for Config {
             template_dir: None,
             trusted_proxy_count: 0,
             behind_reverse_proxy: false,
-            trusted_proxies: Vec::new(),
-            session_idle_minutes: 30,
-            session_absolute_hours: 12,
-            pending_login_minutes: 5,
-            reset_link_days: 3,
-            trusted_device_days: 90,
-            password_hashing: "argon2id".into(),
-            pbkdf2_iterations: 1_000_000,
+            trusted_proxies: IpSet::default(),
+            session_idle_minutes: Bounded::new(30),
+            session_absolute_hours: Bounded::new(12),
+            pending_login_minutes: Bounded::new(5),
+            reset_link_days: Bounded::new(3),
+            trusted_device_days: Bounded::new(90),
+            password_hashing: PasswordHashing::default(),
+            allow_weak_password_hashing: false,
             lockout: LockoutConfig::default(),
             appearance: HashMap::new(),
         }
     }
 }
 
-/// A configuration problem, naming the key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "configuration error: {}", self.0)
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        Self {
+            user_failed_attempts: Bounded::new(10),
+            ip_failed_attempts: Bounded::new(20),
+            lockout_seconds: Bounded::new(30),
+            max_lockout_seconds: Bounded::new(86_400),
+            excluded_ips: IpSet::default(),
+        }
     }
 }
 
-impl std::error::Error for ConfigError {}
+/// A whole number from `MIN` to `MAX`, checked when read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u32")]
+pub struct Bounded<const MIN: u32, const MAX: u32>(u32);
 
-const SECTIONS: &[&str] = &["lockout"];
+impl<const MIN: u32, const MAX: u32> Bounded<MIN, MAX> {
+    /// `value`, which must be within the bounds (for defaults; panics otherwise).
+    pub const fn new(value: u32) -> Self {
+        assert!(MIN <= value && value <= MAX, "default out of bounds");
+        Self(value)
+    }
 
-/// Environment variables that are not settings (the test suite's database URLs, the
-/// config file path, the log filter).
-fn ignored_env(name: &str) -> bool {
-    name.starts_with("MODAL2FA_TEST_") || matches!(name, "MODAL2FA_CONFIG" | "MODAL2FA_LOG")
+    /// The number.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
 }
 
-/// Loads `file` (if any), applies `MODAL2FA_*` variables from `env`, and validates.
+impl<const MIN: u32, const MAX: u32> TryFrom<u32> for Bounded<MIN, MAX> {
+    type Error = String;
+
+    fn try_from(value: u32) -> Result<Self, String> {
+        match value {
+            v if (MIN..=MAX).contains(&v) => Ok(Self(v)),
+            _ if MAX == u32::MAX => Err(format!("must be at least {MIN}")),
+            _ => Err(format!("must be from {MIN} to {MAX}")),
+        }
+    }
+}
+
+/// The `secret` value; its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl std::ops::Deref for Secret {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// A value read as `T`, then refused with `why` unless `ok`.
+fn checked<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+    ok: impl FnOnce(&T) -> bool,
+    why: &str,
+) -> Result<T, D::Error> {
+    let value = T::deserialize(d)?;
+    if ok(&value) {
+        Ok(value)
+    } else {
+        Err(D::Error::custom(why))
+    }
+}
+
+fn database_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let schemes = [
+        "sqlite:",
+        "postgres://",
+        "postgresql://",
+        "mysql://",
+        "mariadb://",
+    ];
+    let ok = |url: &String| schemes.iter().any(|s| url.starts_with(s));
+    checked(d, ok, "must start with sqlite:, postgres:// or mysql://")
+}
+
+fn local_path<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let ok = |path: &String| path.starts_with('/') && !path.starts_with("//");
+    checked(d, ok, "must be a local path starting with /")
+}
+
+fn directory<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    checked(d, |dir: &PathBuf| dir.is_dir(), "is not a directory").map(Some)
+}
+
+fn appearance<'de, D>(d: D) -> Result<HashMap<String, ModalAppearance>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let map = HashMap::<String, ModalAppearance>::deserialize(d)?;
+    let routes = modal2fa_actix::ROUTES.iter();
+    for (name, a) in &map {
+        if !routes
+            .clone()
+            .any(|(r, _)| r.strip_prefix("auth:") == Some(name))
+        {
+            return Err(D::Error::custom(format!("{name} is not a modal name")));
+        }
+        if !matches!(a.size.as_deref(), None | Some("sm" | "lg" | "xl" | "")) {
+            return Err(D::Error::custom(format!(
+                "{name}.size must be sm, lg or xl"
+            )));
+        }
+    }
+    Ok(map)
+}
+
+/// Addresses and networks: a TOML array, or from the environment a comma-separated list.
+fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<IpSet, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged, expecting = "must be a list of addresses or networks")]
+    enum List {
+        Items(Vec<String>),
+        Text(String),
+    }
+    let items = match List::deserialize(d)? {
+        List::Items(items) => items,
+        List::Text(text) => text
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    };
+    let parse = |item: &String| {
+        item.parse::<IpNet>()
+            .map_err(|e| D::Error::custom(format!("{item:?}: {e}")))
+    };
+    Ok(IpSet::new(
+        items.iter().map(parse).collect::<Result<_, _>>()?,
+    ))
+}
+
+/// `[password_hashing]` as written; [`password_hashing`] makes the core's scheme of it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HashingFields {
+    algorithm: Option<Algorithm>,
+    memory_kib: Option<u32>,
+    iterations: Option<u32>,
+    parallelism: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Algorithm {
+    Argon2id,
+    Pbkdf2Sha256,
+}
+
+fn password_hashing<'de, D: Deserializer<'de>>(d: D) -> Result<PasswordHashing, D::Error> {
+    let f = HashingFields::deserialize(d)?;
+    let within = |key: &str, value: Option<u32>, default: u32, max: u32| match value {
+        Some(v) if v == 0 || v > max => {
+            Err(D::Error::custom(format!("{key} must be from 1 to {max}")))
+        }
+        v => Ok(v.unwrap_or(default)),
+    };
+    match f.algorithm.unwrap_or(Algorithm::Argon2id) {
+        Algorithm::Argon2id => {
+            let memory_kib = within("memory_kib", f.memory_kib, 19_456, 1_048_576)?;
+            let parallelism = within("parallelism", f.parallelism, 1, 64)?;
+            let iterations = within("iterations", f.iterations, 2, 100)?;
+            match memory_kib >= 8 * parallelism {
+                true => Ok(PasswordHashing::Argon2id {
+                    memory_kib,
+                    iterations,
+                    parallelism,
+                }),
+                false => Err(D::Error::custom(
+                    "memory_kib must be at least 8 × parallelism",
+                )),
+            }
+        }
+        Algorithm::Pbkdf2Sha256 if f.memory_kib.is_some() || f.parallelism.is_some() => {
+            Err(D::Error::custom(
+                "pbkdf2_sha256 takes only iterations (memory_kib and parallelism are argon2id's)",
+            ))
+        }
+        // The core verifies at most 10 000 000 iterations.
+        Algorithm::Pbkdf2Sha256 => Ok(PasswordHashing::Pbkdf2Sha256 {
+            iterations: within("iterations", f.iterations, 1_000_000, 10_000_000)?,
+        }),
+    }
+}
+
+/// One layer of settings, named by its source (a file path or a variable name).
+struct Layer(Metadata, Dict);
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        self.0.clone()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.1.clone()))
+    }
+}
+
+impl Layer {
+    /// The TOML file. A syntax error gives the line and column but never the line, nor a
+    /// message about a `secret` line (it may quote the value).
+    fn file(path: &Path) -> anyhow::Result<Self> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let at = e.span().map_or(0, |s| s.start);
+            let start = text[..at].rfind('\n').map_or(0, |n| n + 1);
+            let (line, column) = (text[..at].matches('\n').count() + 1, at - start + 1);
+            let why = match text[start..].trim_start().starts_with("secret") {
+                true => "invalid TOML (the value of secret is not shown)",
+                false => e.message().trim_end(),
+            };
+            anyhow!("configuration error: {name}:{line}:{column}: {why}")
+        })?;
+        let dict = Value::serialize(table)?.into_dict().unwrap_or_default();
+        Ok(Self(Metadata::named(name), dict))
+    }
+
+    /// An environment variable, if it is a setting: `MODAL2FA_A__B=v` sets `a.b` to "v".
+    fn variable(name: String, value: String) -> Option<Self> {
+        let key = name.strip_prefix("MODAL2FA_")?.to_ascii_lowercase();
+        if key.starts_with("test_") || key == "config" || key == "log" {
+            return None;
+        }
+        let nest = |value, part: &str| Value::from(Dict::from([(part.to_owned(), value)]));
+        let value = key.rsplit("__").fold(Value::from(value), nest);
+        Some(Self(
+            Metadata::named(name),
+            value.into_dict().unwrap_or_default(),
+        ))
+    }
+}
+
+/// `configuration error: KEY (SOURCE): WHY`.
+fn problem(key: &str, source: Option<&Metadata>, why: &str) -> anyhow::Error {
+    match source {
+        Some(source) => anyhow!("configuration error: {key} ({}): {why}", source.name),
+        None => anyhow!("configuration error: {key}: {why}"),
+    }
+}
+
+/// figment's first error in our words, without the value of `secret`.
+fn explain(e: figment::Error) -> anyhow::Error {
+    let why = match &e.kind {
+        Kind::UnknownField(_, expected) => format!("unknown key (expected {})", OneOf(expected)),
+        Kind::UnknownVariant(v, expected) => {
+            format!("unknown value `{v}` (expected {})", OneOf(expected))
+        }
+        Kind::InvalidType(_, expected) | Kind::InvalidValue(_, expected)
+            if e.path[..] == ["secret"] =>
+        {
+            format!("expected {expected} (the value is not shown)")
+        }
+        kind => kind.to_string(),
+    };
+    problem(&e.path.join("."), e.metadata.as_ref(), &why)
+}
+
+/// Loads `file` (if any) and then the `MODAL2FA_*` variables in `env`, and validates.
 pub fn load(
     file: Option<&Path>,
     env: impl IntoIterator<Item = (String, String)>,
-) -> Result<Config, ConfigError> {
-    let mut table: toml::Table = match file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-            text.parse().map_err(|e: toml::de::Error| {
-                ConfigError(format!("{}: {}", path.display(), e.message()))
-            })?
-        }
-        None => toml::Table::new(),
-    };
-    for (name, value) in env {
-        let Some(rest) = name.strip_prefix("MODAL2FA_") else {
-            continue;
-        };
-        if ignored_env(&name) {
-            continue;
-        }
-        let key = rest.to_ascii_lowercase();
-        let parsed = parse_env_value(&value);
-        match SECTIONS.iter().find(|s| key.starts_with(&format!("{s}_"))) {
-            Some(section) => {
-                let sub = table
-                    .entry(section.to_string())
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-                let toml::Value::Table(sub) = sub else {
-                    return Err(ConfigError(format!("{section} must be a table")));
-                };
-                sub.insert(key[section.len() + 1..].to_owned(), parsed);
-            }
-            None => {
-                table.insert(key, parsed);
-            }
-        }
+) -> anyhow::Result<Config> {
+    let mut figment = Figment::new();
+    if let Some(path) = file {
+        figment = figment.merge(Layer::file(path)?);
     }
-    // Re-parse the merged table as text so a type error can point at its key.
-    let text = toml::to_string(&table).map_err(|e| ConfigError(e.to_string()))?;
-    let config: Config = toml::from_str(&text).map_err(|e| ConfigError(with_key(&text, &e)))?;
-    config.validate()?;
+    for layer in env.into_iter().filter_map(|(k, v)| Layer::variable(k, v)) {
+        figment = figment.merge(layer);
+    }
+    let config: Config = figment.extract_lossy().map_err(explain)?;
+    config
+        .validate()
+        .map_err(|(key, why)| problem(key, figment.find_metadata(key), &why))?;
     Ok(config)
 }
 
-/// The error message prefixed with the dotted key whose value the error points at.
-fn with_key(text: &str, e: &toml::de::Error) -> String {
-    let Some(span) = e.span() else {
-        return e.message().to_owned();
-    };
-    let mut section = String::new();
-    let mut key = String::new();
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim();
-        if trimmed.starts_with('[') {
-            section = trimmed.trim_matches(['[', ']']).to_owned();
-        } else if let Some((k, _)) = trimmed.split_once('=') {
-            key = k.trim().trim_matches('"').to_owned();
-        }
-        offset += line.len();
-        if offset > span.start {
-            break;
-        }
-    }
-    let full = if section.is_empty() {
-        key
-    } else {
-        format!("{section}.{key}")
-    };
-    format!("{full}: {}", e.message())
-}
-
-/// An environment value as TOML when it parses as a number, boolean or array; else a string.
-fn parse_env_value(value: &str) -> toml::Value {
-    let probe = format!("v = {value}");
-    match probe
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-    {
-        Some(
-            v @ (toml::Value::Integer(_)
-            | toml::Value::Boolean(_)
-            | toml::Value::Array(_)
-            | toml::Value::Float(_)),
-        ) => v,
-        _ => toml::Value::String(value.to_owned()),
-    }
-}
-
-fn bad(key: &str, why: &str) -> ConfigError {
-    ConfigError(format!("{key}: {why}"))
-}
+/// OWASP's Argon2id table: (iterations, least memory in KiB).
+const ARGON2ID_FLOOR: [(u32, u32); 5] = [
+    (1, 47_104),
+    (2, 19_456),
+    (3, 12_288),
+    (4, 9_216),
+    (5, 7_168),
+];
+/// OWASP's least PBKDF2-HMAC-SHA256 iteration count.
+const PBKDF2_SHA256_FLOOR: u32 = 600_000;
 
 impl Config {
-    fn validate(&self) -> Result<(), ConfigError> {
-        self.listen
-            .parse::<SocketAddr>()
-            .map_err(|_| bad("listen", "must be an address such as 127.0.0.1:8080"))?;
-        let scheme_ok = [
-            "sqlite:",
-            "postgres://",
-            "postgresql://",
-            "mysql://",
-            "mariadb://",
-        ]
-        .iter()
-        .any(|s| self.database_url.starts_with(s));
-        if !scheme_ok {
-            return Err(bad(
-                "database_url",
-                "must start with sqlite:, postgres:// or mysql://",
-            ));
+    /// The rules between keys; each key alone was checked when read.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        let lockout = &self.lockout;
+        if lockout.max_lockout_seconds.get() < lockout.lockout_seconds.get() {
+            let why = "must not be below lockout.lockout_seconds".to_owned();
+            return Err(("lockout.max_lockout_seconds", why));
         }
-        if self.database_max_connections == 0 {
-            return Err(bad("database_max_connections", "must be at least 1"));
-        }
-        if !matches!(self.password_hashing.as_str(), "argon2id" | "pbkdf2_sha256") {
-            return Err(bad("password_hashing", "must be argon2id or pbkdf2_sha256"));
-        }
-        if self.pbkdf2_iterations == 0 {
-            return Err(bad("pbkdf2_iterations", "must be at least 1"));
-        }
-        IpSet::parse(&self.trusted_proxies).map_err(|e| bad("trusted_proxies", &e.to_string()))?;
-        IpSet::parse(&self.lockout.excluded_ips)
-            .map_err(|e| bad("lockout.excluded_ips", &e.to_string()))?;
-        for (key, value) in [
-            (
-                "lockout.user_failed_attempts",
-                self.lockout.user_failed_attempts,
-            ),
-            (
-                "lockout.ip_failed_attempts",
-                self.lockout.ip_failed_attempts,
-            ),
-            ("lockout.lockout_seconds", self.lockout.lockout_seconds),
-            ("session_idle_minutes", self.session_idle_minutes),
-            ("session_absolute_hours", self.session_absolute_hours),
-            ("pending_login_minutes", self.pending_login_minutes),
-            ("reset_link_days", self.reset_link_days),
-            ("trusted_device_days", self.trusted_device_days),
-        ] {
-            if value == 0 {
-                return Err(bad(key, "must be at least 1"));
+        let too_cheap = match self.password_hashing {
+            _ if self.allow_weak_password_hashing => None,
+            PasswordHashing::Argon2id {
+                memory_kib,
+                iterations,
+                ..
+            } => {
+                let row = ARGON2ID_FLOOR.iter().rfind(|(t, _)| *t <= iterations);
+                let least = row.map_or(u32::MAX, |(_, m)| *m);
+                let table = ARGON2ID_FLOOR
+                    .map(|(t, m)| format!("{m} with {t}"))
+                    .join(", ");
+                let why = format!(
+                    "must be at least {least} with iterations = {iterations} (OWASP: {table} or more)"
+                );
+                (memory_kib < least).then_some(("password_hashing.memory_kib", why))
             }
-        }
-        if self.lockout.max_lockout_seconds < self.lockout.lockout_seconds {
-            return Err(bad(
-                "lockout.max_lockout_seconds",
-                "must not be below lockout.lockout_seconds",
-            ));
-        }
-        for path in [&self.login_redirect, &self.logout_redirect] {
-            if !path.starts_with('/') || path.starts_with("//") {
-                return Err(bad(
-                    if path == &self.login_redirect {
-                        "login_redirect"
-                    } else {
-                        "logout_redirect"
-                    },
-                    "must be a local path starting with /",
-                ));
+            PasswordHashing::Pbkdf2Sha256 { iterations } => {
+                let why = format!("must be at least {PBKDF2_SHA256_FLOOR} for pbkdf2_sha256");
+                (iterations < PBKDF2_SHA256_FLOOR).then_some(("password_hashing.iterations", why))
             }
+        };
+        match too_cheap {
+            Some((key, why)) => Err((
+                key,
+                format!(
+                    "{why}; allow_weak_password_hashing = true lifts this floor, for benchmarks and tests only"
+                ),
+            )),
+            None => Ok(()),
         }
-        for (name, a) in &self.appearance {
-            if !modal2fa_actix::ROUTES
-                .iter()
-                .any(|(r, _)| r.trim_start_matches("auth:") == name)
-            {
-                return Err(bad(&format!("appearance.{name}"), "is not a modal name"));
-            }
-            if let Some(size) = &a.size
-                && !matches!(size.as_str(), "sm" | "lg" | "xl" | "")
-            {
-                return Err(bad(
-                    &format!("appearance.{name}.size"),
-                    "must be sm, lg or xl",
-                ));
-            }
-        }
-        if let Some(dir) = &self.template_dir
-            && !dir.is_dir()
-        {
-            return Err(bad("template_dir", "is not a directory"));
-        }
-        Ok(())
     }
 
     /// Whether cookies are `Secure`: as configured, else on unless listening on loopback.
     pub fn secure_cookies(&self) -> bool {
-        self.secure_cookies.unwrap_or_else(|| {
-            !self
-                .listen
-                .parse::<SocketAddr>()
-                .is_ok_and(|a| a.ip().is_loopback())
-        })
+        self.secure_cookies
+            .unwrap_or_else(|| !self.listen.ip().is_loopback())
     }
 
     /// The core settings.
     pub fn core_settings(&self) -> Settings {
+        let lockout = &self.lockout;
+        let minutes = |n: u32| Duration::minutes(i64::from(n));
+        let days = |n: u32| Duration::days(i64::from(n));
         Settings {
             lockout: LockoutSettings {
-                user_failed_attempts: self.lockout.user_failed_attempts,
-                ip_failed_attempts: self.lockout.ip_failed_attempts,
-                lockout_seconds: self.lockout.lockout_seconds,
-                max_lockout_seconds: self.lockout.max_lockout_seconds,
-                excluded: IpSet::parse(&self.lockout.excluded_ips).unwrap_or_default(),
+                user_failed_attempts: lockout.user_failed_attempts.get(),
+                ip_failed_attempts: lockout.ip_failed_attempts.get(),
+                lockout_seconds: lockout.lockout_seconds.get(),
+                max_lockout_seconds: lockout.max_lockout_seconds.get(),
+                excluded: lockout.excluded_ips.clone(),
             },
             client_ip: ClientIpConfig {
                 trusted_proxy_count: self.trusted_proxy_count,
                 behind_reverse_proxy: self.behind_reverse_proxy,
-                trusted_proxies: IpSet::parse(&self.trusted_proxies).unwrap_or_default(),
+                trusted_proxies: self.trusted_proxies.clone(),
             },
             totp_issuer: self.totp_issuer.clone(),
-            machine: modal2fa_core::machine::MachineConfig {
-                pending_ttl: Duration::minutes(i64::from(self.pending_login_minutes)),
-                ..Default::default()
+            machine: MachineConfig {
+                pending_ttl: minutes(self.pending_login_minutes.get()),
+                ..MachineConfig::default()
             },
             session: SessionSettings {
-                idle_timeout: Duration::minutes(i64::from(self.session_idle_minutes)),
-                absolute_timeout: Duration::hours(i64::from(self.session_absolute_hours)),
+                idle_timeout: minutes(self.session_idle_minutes.get()),
+                absolute_timeout: Duration::hours(i64::from(self.session_absolute_hours.get())),
             },
-            link_lifetime: Duration::days(i64::from(self.reset_link_days)),
-            trusted_device_lifetime: Duration::days(i64::from(self.trusted_device_days)),
-            password_hashing: match self.password_hashing.as_str() {
-                "pbkdf2_sha256" => PasswordHashing::Pbkdf2Sha256 {
-                    iterations: self.pbkdf2_iterations,
-                },
-                _ => PasswordHashing::default(),
-            },
+            link_lifetime: days(self.reset_link_days.get()),
+            trusted_device_lifetime: days(self.trusted_device_days.get()),
+            password_hashing: self.password_hashing,
             ..Settings::default()
         }
     }
@@ -390,124 +525,259 @@ impl Config {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    /// Loads `text` as the file and `vars` as the environment, as the binary would.
+    fn load_with(text: &str, vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("modal2fa-config-{}-{n}.toml", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        std::fs::write(&path, text).unwrap();
+        let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let result = load(Some(&path), vars);
+        std::fs::remove_file(&path).unwrap();
+        result
     }
 
-    fn file(text: &str) -> tempfile_like::TempFile {
-        tempfile_like::TempFile::new(text)
-    }
-
-    mod tempfile_like {
-        pub struct TempFile(pub std::path::PathBuf);
-        impl TempFile {
-            pub fn new(text: &str) -> Self {
-                static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-                let p = std::env::temp_dir().join(format!(
-                    "modal2fa-config-{}-{}.toml",
-                    std::process::id(),
-                    N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-                ));
-                std::fs::write(&p, text).unwrap();
-                Self(p)
-            }
-        }
-        impl Drop for TempFile {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_file(&self.0);
-            }
-        }
+    fn error(text: &str, vars: &[(&str, &str)]) -> String {
+        load_with(text, vars).unwrap_err().to_string()
     }
 
     #[test]
-    fn defaults_load_without_a_file() {
-        let c = load(None, env(&[])).unwrap();
+    fn defaults_load_without_a_file_and_are_the_cores() {
+        let c = load(None, []).unwrap();
         assert_eq!(c, Config::default());
-        assert!(
-            !c.secure_cookies(),
-            "loopback development defaults to plain cookies"
-        );
+        assert!(!c.secure_cookies(), "loopback development: plain cookies");
+        assert_eq!(c.core_settings(), Settings::default());
     }
 
     #[test]
-    fn the_example_configuration_is_valid() {
+    fn the_example_file_is_valid_and_shows_the_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/example.toml");
-        load(Some(&path), env(&[])).unwrap();
+        assert_eq!(load(Some(&path), []).unwrap(), Config::default());
     }
 
     #[test]
-    fn an_unknown_key_stops_start_up_with_its_name() {
-        let f = file("listen = \"127.0.0.1:9000\"\nlisten_port = 9000\n");
-        let err = load(Some(&f.0), env(&[])).unwrap_err();
-        assert!(err.0.contains("listen_port"), "{err}");
-        let f = file("[lockout]\nuser_attempts = 3\n");
+    fn an_unknown_key_stops_start_up_naming_the_key() {
+        assert!(error("listen_port = 9000", &[]).contains("listen_port (/"));
+        assert!(error("[lockout]\nuser_attempts = 3", &[]).contains("lockout.user_attempts"));
+        let err = error("", &[("MODAL2FA_LOCKOUT__COLOUR", "red")]);
         assert!(
-            load(Some(&f.0), env(&[]))
-                .unwrap_err()
-                .0
-                .contains("user_attempts")
+            err.contains("lockout.colour (MODAL2FA_LOCKOUT__COLOUR): unknown key"),
+            "{err}"
         );
-        let err = load(None, env(&[("MODAL2FA_COLOUR", "red")])).unwrap_err();
-        assert!(err.0.contains("colour"), "{err}");
     }
 
     #[test]
-    fn an_invalid_value_stops_start_up_with_its_key() {
+    fn an_invalid_value_names_its_key_and_where_it_came_from() {
         for (text, key) in [
             ("listen = \"nowhere\"", "listen"),
             ("database_url = \"oracle://x\"", "database_url"),
-            ("password_hashing = \"md5\"", "password_hashing"),
             ("trusted_proxies = [\"10.0.0.0/99\"]", "trusted_proxies"),
-            (
-                "[lockout]\nuser_failed_attempts = 0",
-                "lockout.user_failed_attempts",
-            ),
             (
                 "[lockout]\nexcluded_ips = [\"nonsense\"]",
                 "lockout.excluded_ips",
             ),
+            ("logout_redirect = \"//evil.example/\"", "logout_redirect"),
+            ("template_dir = \"/no/such/dir\"", "template_dir"),
+            ("[appearance.nosuch]\nsize = \"lg\"", "appearance"),
+            ("[appearance.login]\nsize = \"huge\"", "appearance"),
             (
-                "logout_redirect = \"https://evil.example/\"",
-                "logout_redirect",
-            ),
-            ("[appearance.nosuch]\nsize = \"lg\"", "appearance.nosuch"),
-            (
-                "[appearance.login]\nsize = \"huge\"",
-                "appearance.login.size",
+                "[password_hashing]\nalgorithm = \"md5\"",
+                "password_hashing.algorithm",
             ),
             ("session_idle_minutes = \"soon\"", "session_idle_minutes"),
         ] {
-            let f = file(text);
-            let err = load(Some(&f.0), env(&[])).unwrap_err();
+            let err = error(text, &[]);
             assert!(
-                err.0.contains(key) || err.0.contains(key.rsplit('.').next().unwrap()),
+                err.contains(&format!("{key} (/")) && err.contains(".toml): "),
                 "{text}: {err}"
             );
+        }
+        assert!(
+            error("demo = maybe", &[]).contains(".toml:1:8: "),
+            "syntax: the file's line"
+        );
+        let err = error("", &[("MODAL2FA_LISTEN", "nowhere")]);
+        assert!(err.contains("listen (MODAL2FA_LISTEN): "), "{err}");
+    }
+
+    #[test]
+    fn environment_variables_override_the_file_at_any_depth() {
+        let file = "listen = \"127.0.0.1:9000\"\n[lockout]\nuser_failed_attempts = 3\n";
+        let c = load_with(
+            file,
+            &[
+                ("MODAL2FA_LISTEN", "0.0.0.0:8443"),
+                ("MODAL2FA_LOCKOUT__USER_FAILED_ATTEMPTS", "7"),
+                ("MODAL2FA_LOCKOUT__EXCLUDED_IPS", "10.0.0.0/8, ::1"),
+                ("MODAL2FA_APPEARANCE__LOGIN__SIZE", "lg"),
+                ("MODAL2FA_PASSWORD_HASHING__ITERATIONS", "3"),
+                ("MODAL2FA_TRUSTED_PROXY_COUNT", "1"),
+                ("MODAL2FA_SECURE_COOKIES", "true"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.listen, SocketAddr::from(([0, 0, 0, 0], 8443)));
+        assert_eq!(c.lockout.user_failed_attempts.get(), 7);
+        assert!(c.lockout.excluded_ips.contains("::1".parse().unwrap()));
+        assert_eq!(c.appearance["login"].size.as_deref(), Some("lg"));
+        let argon2id = PasswordHashing::Argon2id {
+            memory_kib: 19_456,
+            iterations: 3,
+            parallelism: 1,
+        };
+        assert_eq!(c.password_hashing, argon2id);
+        assert!(c.secure_cookies());
+        assert_eq!(c.core_settings().client_ip.effective_proxy_count(), 1);
+    }
+
+    #[test]
+    fn variables_that_are_not_settings_are_ignored() {
+        let vars = [
+            ("MODAL2FA_TEST_POSTGRES_URL", "x"),
+            ("MODAL2FA_CONFIG", "x"),
+            ("MODAL2FA_LOG", "x"),
+            ("OTHER", "x"),
+        ];
+        let c = load(None, vars.map(|(k, v)| (k.to_owned(), v.to_owned()))).unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn an_environment_string_that_looks_like_a_number_stays_a_string() {
+        let c = load_with(
+            "",
+            &[
+                ("MODAL2FA_SITE_NAME", "2024"),
+                ("MODAL2FA_TOTP_ISSUER", "007"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (c.site_name.as_str(), c.totp_issuer.as_str()),
+            ("2024", "007")
+        );
+    }
+
+    #[test]
+    fn the_secret_is_never_shown_in_an_error() {
+        for text in [
+            "secret = 98765432109876543210",
+            "secret = 987654321abc",
+            "secret = [\"987654321\"]",
+        ] {
+            let err = error(text, &[]);
+            assert!(
+                err.contains("secret") && !err.contains("987654321"),
+                "{err}"
+            );
+        }
+        let err = error("", &[("MODAL2FA_SECRET__X", "987654321")]);
+        assert!(
+            err.contains("MODAL2FA_SECRET__X") && !err.contains("987654321"),
+            "{err}"
+        );
+        let c = load_with("secret = \"987654321\"", &[]).unwrap();
+        assert!(
+            !format!("{c:?}").contains("987654321"),
+            "nor in Debug output"
+        );
+    }
+
+    #[test]
+    fn lifetimes_and_counts_beyond_their_bounds_are_refused() {
+        for (text, bound) in [
+            ("session_idle_minutes = 1441", "session_idle_minutes (/"),
+            (
+                "session_absolute_hours = 4000000000",
+                "session_absolute_hours (/",
+            ),
+            ("pending_login_minutes = 61", "must be from 1 to 60"),
+            ("reset_link_days = 31", "must be from 1 to 30"),
+            ("trusted_device_days = 401", "must be from 1 to 400"),
+            ("database_max_connections = 0", "must be from 1 to 1000"),
+            (
+                "[lockout]\nuser_failed_attempts = 0",
+                "lockout.user_failed_attempts (/",
+            ),
+            (
+                "[lockout]\nlockout_seconds = 86401",
+                "lockout.lockout_seconds (/",
+            ),
+            (
+                "[lockout]\nmax_lockout_seconds = 2592001",
+                "lockout.max_lockout_seconds (/",
+            ),
+            (
+                "[lockout]\nlockout_seconds = 60\nmax_lockout_seconds = 30",
+                "not be below",
+            ),
+            (
+                "[password_hashing]\niterations = 101",
+                "iterations must be from 1 to 100",
+            ),
+        ] {
+            let err = error(text, &[]);
+            assert!(err.contains(bound), "{text}: {err}");
         }
     }
 
     #[test]
-    fn environment_variables_override_the_file() {
-        let f = file("listen = \"127.0.0.1:9000\"\n[lockout]\nuser_failed_attempts = 3\n");
-        let c = load(
-            Some(&f.0),
-            env(&[
-                ("MODAL2FA_LISTEN", "0.0.0.0:8443"),
-                ("MODAL2FA_LOCKOUT_USER_FAILED_ATTEMPTS", "7"),
-                ("MODAL2FA_TRUSTED_PROXY_COUNT", "1"),
-                ("MODAL2FA_SECURE_COOKIES", "true"),
-                ("MODAL2FA_TEST_POSTGRES_URL", "ignored"),
-                ("OTHER", "ignored"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(c.listen, "0.0.0.0:8443");
-        assert_eq!(c.lockout.user_failed_attempts, 7);
-        assert_eq!(c.trusted_proxy_count, 1);
-        assert!(c.secure_cookies());
-        assert_eq!(c.core_settings().client_ip.effective_proxy_count(), 1);
+    fn password_hashing_maps_to_the_core_scheme() {
+        let c = load_with("[password_hashing]\nalgorithm = \"pbkdf2_sha256\"", &[]).unwrap();
+        assert_eq!(
+            c.password_hashing,
+            PasswordHashing::Pbkdf2Sha256 {
+                iterations: 1_000_000
+            }
+        );
+        let text = "[password_hashing]\nalgorithm = \"argon2id\"\nmemory_kib = 47104\niterations = 1\nparallelism = 2";
+        let argon2id = PasswordHashing::Argon2id {
+            memory_kib: 47_104,
+            iterations: 1,
+            parallelism: 2,
+        };
+        assert_eq!(
+            load_with(text, &[])
+                .unwrap()
+                .core_settings()
+                .password_hashing,
+            argon2id
+        );
+        let err = error(
+            "[password_hashing]\nalgorithm = \"pbkdf2_sha256\"\nmemory_kib = 1",
+            &[],
+        );
+        assert!(
+            err.contains("password_hashing (/") && err.contains("takes only iterations"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_hash_cost_below_the_floor_is_refused_unless_weak_hashing_is_allowed() {
+        // OWASP's rows, and past the last one.
+        for (m, t) in [
+            (47_104, 1),
+            (19_456, 2),
+            (12_288, 3),
+            (9_216, 4),
+            (7_168, 5),
+            (7_168, 9),
+        ] {
+            let text = |m: u32| format!("[password_hashing]\nmemory_kib = {m}\niterations = {t}\n");
+            assert!(load_with(&text(m), &[]).is_ok(), "{}", text(m));
+            let err = error(&text(m - 1), &[]);
+            let (key, bound) = ("password_hashing.memory_kib (/", format!("at least {m} "));
+            assert!(err.contains(key) && err.contains(&bound), "{err}");
+        }
+        let weak = "[password_hashing]\nalgorithm = \"pbkdf2_sha256\"\niterations = 1000\n";
+        let err = error(weak, &[]);
+        assert!(
+            err.contains("password_hashing.iterations (/") && err.contains("at least 600000"),
+            "{err}"
+        );
+        assert!(load_with(&format!("allow_weak_password_hashing = true\n{weak}"), &[]).is_ok());
+        assert!(load_with(weak, &[("MODAL2FA_ALLOW_WEAK_PASSWORD_HASHING", "true")]).is_ok());
     }
 }

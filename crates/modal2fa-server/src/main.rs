@@ -90,10 +90,23 @@ fn read_password() -> Result<SecretString, String> {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let env = std::env::vars();
+    let env = std::env::vars_os().map(|(k, v)| {
+        (
+            k.to_string_lossy().into_owned(),
+            v.to_string_lossy().into_owned(),
+        )
+    });
     let config = config::load(cli.config.as_deref(), env).map_err(|e| e.to_string())?;
     match cli.command {
-        Command::Serve => app::serve(config).await,
+        Command::Serve => {
+            if config.allow_weak_password_hashing {
+                tracing::warn!(
+                    "allow_weak_password_hashing is on: password hashes may be cheap to crack; \
+                     use it for benchmarks and tests only"
+                );
+            }
+            app::serve(config).await
+        }
         Command::Migrate => {
             app::store(&config).await?;
             println!("migrations applied");

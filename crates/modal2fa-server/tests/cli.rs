@@ -21,7 +21,7 @@ impl Dir {
         std::fs::write(
             &path,
             format!(
-                "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{}/db.sqlite?mode=rwc\"\nsecret_file = \"{}/secret\"\npassword_hashing = \"pbkdf2_sha256\"\npbkdf2_iterations = 1000\n{extra}",
+                "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{}/db.sqlite?mode=rwc\"\nsecret_file = \"{}/secret\"\nallow_weak_password_hashing = true\npassword_hashing = {{ algorithm = \"pbkdf2_sha256\", iterations = 1000 }}\n{extra}",
                 self.0.display(),
                 self.0.display()
             ),
@@ -38,11 +38,24 @@ impl Drop for Dir {
 }
 
 fn modal2fa(config: &PathBuf, args: &[&str], stdin: &str) -> (i32, String, String) {
+    modal2fa_with_env(config, args, stdin, &[])
+}
+
+/// Runs the binary with `env` added to its environment.
+fn modal2fa_with_env(
+    config: &PathBuf,
+    args: &[&str],
+    stdin: &str,
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_modal2fa"))
         .arg("--config")
         .arg(config)
         .args(args)
         .env_remove("MODAL2FA_CONFIG")
+        .env_remove("MODAL2FA_LOG")
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -87,6 +100,18 @@ fn an_unknown_key_or_invalid_value_stops_start_up_naming_the_key() {
     );
     assert_eq!(code, 1);
     assert!(err.contains("lockout.ip_failed_attempts"), "{err}");
+    let (code, _, err) = modal2fa_with_env(
+        &d.config(""),
+        &["migrate"],
+        "",
+        &[("MODAL2FA_LOCKOUT__IP_FAILED_ATTEMPTS", "0")],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("lockout.ip_failed_attempts (MODAL2FA_LOCKOUT__IP_FAILED_ATTEMPTS)"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
 }
 
 #[test]
@@ -150,8 +175,10 @@ fn serve_answers_the_demo_home_page_and_the_login_modal() {
         .arg(&cfg)
         .arg("serve")
         .env_remove("MODAL2FA_CONFIG")
+        .env_remove("MODAL2FA_LOG")
+        .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -169,7 +196,18 @@ fn serve_answers_the_demo_home_page_and_the_login_modal() {
     let login = http_get(port, "/auth/login/");
     let protected = http_get(port, "/protected");
     child.kill().unwrap();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
     child.wait().unwrap();
+    assert!(
+        log.contains("WARN") && log.contains("allow_weak_password_hashing is on"),
+        "serve warns that the hash cost floor is lifted: {log}"
+    );
     assert!(home.starts_with("HTTP/1.1 200"), "{home}");
     assert!(
         home.contains("Sign in")

@@ -15,6 +15,7 @@ use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use modal2fa_core::SecretString;
 use modal2fa_core::services::NewAccount;
@@ -71,32 +72,32 @@ enum UserCommand {
     },
 }
 
-fn read_password() -> Result<SecretString, String> {
+fn read_password() -> anyhow::Result<SecretString> {
     if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
-        let second = rpassword::prompt_password("Password (again): ").map_err(|e| e.to_string())?;
-        if first != second {
-            return Err("the passwords differ".into());
-        }
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Password (again): ")?;
+        anyhow::ensure!(first == second, "the passwords differ");
         Ok(first.into())
     } else {
         let mut line = String::new();
         std::io::stdin()
             .lock()
             .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
+            .context("cannot read the password from standard input")?;
         Ok(line.trim_end_matches(['\r', '\n']).to_owned().into())
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let env = std::env::vars_os().map(|(k, v)| {
         (
             k.to_string_lossy().into_owned(),
             v.to_string_lossy().into_owned(),
         )
     });
-    let config = config::load(cli.config.as_deref(), env).map_err(|e| e.to_string())?;
+    let config = config::load(cli.config.as_deref(), env)?;
+    // `app` reports its errors as strings for now.
+    let store = async || app::store(&config).await.map_err(anyhow::Error::msg);
     match cli.command {
         Command::Serve => {
             if config.allow_weak_password_hashing {
@@ -105,10 +106,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                      use it for benchmarks and tests only"
                 );
             }
-            app::serve(config).await
+            app::serve(config).await.map_err(anyhow::Error::msg)
         }
         Command::Migrate => {
-            app::store(&config).await?;
+            store().await?;
             println!("migrations applied");
             Ok(())
         }
@@ -123,7 +124,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 },
         } => {
             let password = read_password()?;
-            let auth = app::services(&config, app::store(&config).await?)?;
+            let auth = app::services(&config, store().await?).map_err(anyhow::Error::msg)?;
             let user = auth
                 .account
                 .create_user(NewAccount {
@@ -134,45 +135,53 @@ async fn run(cli: Cli) -> Result<(), String> {
                     password: Some(password),
                     superuser,
                 })
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             println!("created user {} (id {})", user.username, user.id);
             Ok(())
         }
         Command::ClearFailedLogins { target } => {
-            let auth = app::services(&config, app::store(&config).await?)?;
-            let n = auth
-                .admin
-                .clear_failed_logins(target.as_deref())
-                .await
-                .map_err(|e| e.to_string())?;
+            let auth = app::services(&config, store().await?).map_err(anyhow::Error::msg)?;
+            let n = auth.admin.clear_failed_logins(target.as_deref()).await?;
             println!("removed {n} failed-login record(s)");
             Ok(())
         }
     }
 }
 
-fn main() -> ExitCode {
-    let filter = std::env::var("MODAL2FA_LOG").unwrap_or_else(|_| "info".into());
+/// Logs go to standard error, filtered by `MODAL2FA_LOG`, else `RUST_LOG`, else `info` for
+/// `serve` and `warn` for the administration commands (which print their result, not the
+/// server's progress).
+fn init_logging(command: &Command) {
+    let default = match command {
+        Command::Serve => "info",
+        _ => "warn",
+    };
+    let filter = ["MODAL2FA_LOG", "RUST_LOG"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| default.to_owned());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    init_logging(&cli.command);
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("modal2fa: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("modal2fa: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -1,5 +1,6 @@
 //! The `modal2fa` binary end to end: configuration errors, migrate, user create with the
-//! password on standard input, clear-failed-logins, and serve.
+//! password on standard input and nothing but its result printed, clear-failed-logins,
+//! and serve.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -41,7 +42,7 @@ fn modal2fa(config: &PathBuf, args: &[&str], stdin: &str) -> (i32, String, Strin
     modal2fa_with_env(config, args, stdin, &[])
 }
 
-/// Runs the binary with `env` added to its environment.
+/// Runs the binary with `env` added to an environment without log filters.
 fn modal2fa_with_env(
     config: &PathBuf,
     args: &[&str],
@@ -112,6 +113,28 @@ fn an_unknown_key_or_invalid_value_stops_start_up_naming_the_key() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn user_create_prints_only_its_result_and_no_server_logs() {
+    let d = Dir::new("quiet");
+    let cfg = d.config("");
+    let (code, out, err) = modal2fa(&cfg, &["user", "create", "bob"], "a good long password\n");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.starts_with("created user bob (id "), "{out}");
+    assert!(
+        !err.contains("INFO") && !err.contains("migration"),
+        "no INFO lines on standard error: {err}"
+    );
+    let (code, _, err) = modal2fa_with_env(
+        &cfg,
+        &["user", "create", "carol"],
+        "a good long password\n",
+        &[("RUST_LOG", "info")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("INFO"), "RUST_LOG asks for more: {err}");
 }
 
 #[test]

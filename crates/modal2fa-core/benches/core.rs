@@ -7,13 +7,14 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use modal2fa_core::client_ip::ClientIpConfig;
+use modal2fa_core::lockout::LockoutKey;
 use modal2fa_core::lockout::{self, LockoutSettings};
 use modal2fa_core::machine::{
     self, LoginEvent, LoginState, MachineConfig, PasswordAttempt, PasswordVerdict,
     TrustedDeviceVerdict, ValidPassword,
 };
 use modal2fa_core::model::TrustedDevice;
-use modal2fa_core::model::{LockoutKey, TotpCode, User, UserId, Username};
+use modal2fa_core::model::{TotpCode, User, UserId, Username};
 use modal2fa_core::secret::{Keys, ServerSecret};
 use modal2fa_core::tokens::{
     LinkPurpose, LinkSigner, ParsedLink, TrustedDeviceToken, TrustedTokenMatch,
@@ -59,6 +60,7 @@ fn bench(c: &mut Criterion) {
         lock: lockout::LockStatus::Open,
         verdict: PasswordVerdict::Valid(ValidPassword {
             user_id: UserId(1),
+            user_key: key.clone(),
             password_login_allowed: true,
             two_factor_applies: true,
             trusted_device: TrustedDeviceVerdict::Absent,

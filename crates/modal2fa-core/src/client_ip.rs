@@ -10,7 +10,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 use std::str::FromStr;
 
-use crate::model::ParseError;
+use crate::parse::ParseError;
 
 /// The most `X-Forwarded-For` bytes looked at; entries beyond are never needed since only
 /// the right-most few can be trusted.
@@ -224,12 +224,10 @@ fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
     }
 }
 
-/// The lockout bucket of an address: IPv4 as is, IPv6 by its /64 network (a client
-/// usually controls a whole /64, so per-address counting would be trivial to evade).
-pub fn bucket(ip: IpAddr) -> String {
-    match canonical(ip) {
-        IpAddr::V4(v4) => v4.to_string(),
-        v6 => format!("{}/64", mask(v6, 64)),
+impl IpNet {
+    /// The network of `prefix` bits that contains `ip` (IPv4-mapped addresses as IPv4).
+    pub(crate) fn network_of(ip: IpAddr, prefix: u8) -> IpAddr {
+        mask(canonical(ip), prefix)
     }
 }
 
@@ -369,16 +367,6 @@ mod tests {
         assert_eq!(cfg(1).resolve(peer, &[junk.as_bytes()]), peer);
         let long = format!("{}, 198.51.100.7", "1.1.1.1, ".repeat(5000));
         assert_eq!(cfg(1).resolve(peer, &[long.as_bytes()]), ip("198.51.100.7"));
-    }
-
-    #[test]
-    fn ipv6_clients_are_bucketed_by_their_64_bit_network() {
-        assert_eq!(
-            bucket(ip("2001:db8:1:2:aaaa::1")),
-            bucket(ip("2001:db8:1:2:bbbb::9"))
-        );
-        assert_ne!(bucket(ip("2001:db8:1:2::1")), bucket(ip("2001:db8:1:3::1")));
-        assert_eq!(bucket(ip("1.2.3.4")), "1.2.3.4");
     }
 
     proptest! {

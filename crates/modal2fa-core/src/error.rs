@@ -1,54 +1,62 @@
-//! Errors of the services. User mistakes are distinct variants; infrastructure failure is
-//! one opaque [`ServiceError::Unexpected`].
+//! Errors of the services.
+//!
+//! A user mistake is always a [`Refusal`]: inside the [`LoginReport`] of a sign-in step
+//! (the session's state moves with it), and as [`ServiceError::Refused`] from every other
+//! operation. The other variants say that the caller may not do this now (not signed in,
+//! a step-up first, forbidden, not found, a uniqueness rule) or that the infrastructure
+//! failed. None of the `Display` strings here is meant for end users: they are for logs
+//! and for the command line. The web layer words every case once, in its own table.
+//!
+//! [`LoginReport`]: crate::services::LoginReport
 
-use time::OffsetDateTime;
-
-use crate::model::ParseError;
-use crate::ports::{BoxError, PortError};
+pub use crate::machine::Refusal;
+pub use crate::parse::ParseError;
+use crate::ports::{BoxError, ConflictKind, PortError};
 use crate::tokens::LinkError;
+
+/// Why the caller may not do something, whatever it types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Forbidden {
+    /// A pending sign-in that is not a set-up login tried to change factors.
+    FinishSigningInFirst,
+    /// "Trust this device" outside the moment right after a second factor.
+    TrustOnlyAfterSecondFactor,
+    /// The policy disables trusted devices for this user.
+    TrustedDevicesDisabled,
+    /// The policy disables authenticator apps for this user.
+    TotpDisabled,
+    /// The `can_manage_users` hook said no.
+    ManageUsers,
+    /// The `can_manage_security` hook said no.
+    ManageSecurity,
+}
 
 /// Why a service call failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServiceError {
-    /// Input did not parse; the message names the field.
-    #[error(transparent)]
-    Invalid(#[from] ParseError),
-    /// Wrong username or password.
-    #[error("the username or password is incorrect")]
-    InvalidCredentials,
-    /// Locked until the given time.
-    #[error("too many failed attempts; try again later")]
-    Locked {
-        /// When the lock ends.
-        until: OffsetDateTime,
-    },
-    /// Wrong code.
-    #[error("the code is incorrect")]
-    InvalidCode,
-    /// A code that was already used.
-    #[error("this code has already been used")]
-    CodeReused,
-    /// The pending sign-in took too long; start again.
-    #[error("the sign-in took too long; please start again")]
-    Expired,
-    /// A reset or invitation link was refused.
-    #[error(transparent)]
-    Link(#[from] LinkError),
-    /// Not signed in.
-    #[error("you need to sign in")]
+    /// A user mistake: wrong password or code, a lock, bad input, a dead link.
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
+    /// Not signed in (or the account was deactivated meanwhile).
+    #[error("not signed in")]
     NotSignedIn,
     /// The session must prove a second factor first.
-    #[error("confirm your second factor first")]
+    #[error("a step-up with a second factor is required")]
     StepUpRequired,
     /// Not permitted.
-    #[error("not permitted: {0}")]
-    NotAllowed(&'static str),
+    #[error("forbidden: {0:?}")]
+    Forbidden(Forbidden),
     /// The thing does not exist (or is not the caller's).
     #[error("not found")]
     NotFound,
     /// A uniqueness rule was violated.
-    #[error("{0}")]
-    Conflict(String),
+    #[error("conflict on {0}")]
+    Conflict(ConflictKind),
+    /// A store or another backing service cannot be reached now; retrying later may work.
+    #[error("a backing service is unavailable")]
+    Unavailable(#[source] BoxError),
     /// Infrastructure failure; details are logged, not shown.
     #[error("unexpected failure")]
     Unexpected(#[source] BoxError),
@@ -57,10 +65,35 @@ pub enum ServiceError {
 impl From<PortError> for ServiceError {
     fn from(e: PortError) -> Self {
         match e {
-            PortError::Conflict(what) => Self::Conflict(what),
+            PortError::Conflict(kind) => Self::Conflict(kind),
             PortError::NotFound => Self::NotFound,
-            PortError::Unavailable(e) | PortError::Unexpected(e) => Self::Unexpected(e),
+            PortError::Unavailable(e) => Self::Unavailable(e),
+            PortError::Unexpected(e) => Self::Unexpected(e),
         }
+    }
+}
+
+impl From<Refusal> for ServiceError {
+    fn from(r: Refusal) -> Self {
+        Self::Refused(r)
+    }
+}
+
+impl From<ParseError> for ServiceError {
+    fn from(e: ParseError) -> Self {
+        Self::Refused(Refusal::Invalid(e))
+    }
+}
+
+impl From<LinkError> for ServiceError {
+    fn from(e: LinkError) -> Self {
+        Self::Refused(Refusal::Link(e))
+    }
+}
+
+impl From<Forbidden> for ServiceError {
+    fn from(f: Forbidden) -> Self {
+        Self::Forbidden(f)
     }
 }
 

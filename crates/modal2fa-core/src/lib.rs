@@ -6,6 +6,7 @@ pub mod error;
 pub mod lockout;
 pub mod machine;
 pub mod model;
+pub mod parse;
 pub mod password;
 pub mod policy;
 pub mod ports;

@@ -12,8 +12,83 @@ use std::net::IpAddr;
 
 use time::{Duration, OffsetDateTime};
 
-use crate::client_ip::IpSet;
-use crate::model::{LockoutEntry, LockoutKey};
+use serde::{Deserialize, Serialize};
+
+use crate::client_ip::{IpNet, IpSet, canonical};
+use crate::model::Username;
+use crate::parse::ParseError;
+
+/// What a lockout counter is keyed on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum LockoutKey {
+    /// A username in its canonical form (counted whether or not the account exists, so a
+    /// lock never reveals an account).
+    User(String),
+    /// A client address (IPv6 addresses are bucketed by /64).
+    Ip(String),
+}
+
+impl LockoutKey {
+    /// The key for a username.
+    pub fn user(username: &Username) -> Self {
+        Self::User(username.canonical())
+    }
+
+    /// The key for a client address: IPv4 as is, IPv6 by its /64 network.
+    pub fn ip(ip: IpAddr) -> Self {
+        Self::Ip(bucket(ip))
+    }
+
+    /// `user:<name>` or `ip:<addr>`, the form stored and shown to admins.
+    pub fn as_storage_string(&self) -> String {
+        match self {
+            Self::User(u) => format!("user:{u}"),
+            Self::Ip(i) => format!("ip:{i}"),
+        }
+    }
+
+    /// Parses the form produced by [`Self::as_storage_string`].
+    pub fn from_storage_string(s: &str) -> Result<Self, ParseError> {
+        if let Some(u) = s.strip_prefix("user:") {
+            Ok(Self::User(u.to_owned()))
+        } else if let Some(i) = s.strip_prefix("ip:") {
+            Ok(Self::Ip(i.to_owned()))
+        } else {
+            Err(ParseError::new(
+                "lockout key",
+                "must start with user: or ip:",
+            ))
+        }
+    }
+}
+
+/// A failure counter and its lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockoutEntry {
+    /// What is counted.
+    pub key: LockoutKey,
+    /// Failures since the counter last started fresh.
+    pub failures: u32,
+    /// How many locks were set since the last success or clear (drives escalation).
+    pub lock_count: u32,
+    /// The most recent failure.
+    pub last_failure_at: OffsetDateTime,
+    /// Locked until this instant, if locked.
+    pub locked_until: Option<OffsetDateTime>,
+    /// Opaque to everyone but the store: changes with every write, so a store can apply a
+    /// failure by compare-and-set against the entry the caller read (0 for an entry that
+    /// was never stored).
+    pub revision: u64,
+}
+
+/// The lockout bucket of an address: IPv4 as is, IPv6 by its /64 network (a client
+/// usually controls a whole /64, so per-address counting would be trivial to evade).
+pub fn bucket(ip: IpAddr) -> String {
+    match canonical(ip) {
+        IpAddr::V4(v4) => v4.to_string(),
+        v6 => format!("{}/64", IpNet::network_of(v6, 64)),
+    }
+}
 
 /// Lockout configuration; defaults are SPEC §3's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,9 +159,10 @@ pub struct LockoutRule {
 }
 
 /// Whether a key may try now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LockStatus {
     /// Not locked.
+    #[default]
     Open,
     /// Locked until the instant given.
     Locked {
@@ -137,6 +213,7 @@ pub fn apply_failure(
             lock_count: 0,
             last_failure_at: now,
             locked_until: None,
+            revision: 0,
         },
     };
     match entry.locked_until {
@@ -304,6 +381,37 @@ mod tests {
         let again = apply_failure(Some(&locked), &key(), T0 + Duration::seconds(5), rule());
         assert_eq!(again.locked_until, locked.locked_until);
         assert_eq!(again.failures, 11);
+    }
+
+    #[test]
+    fn ipv6_clients_are_bucketed_by_their_64_bit_network() {
+        assert_eq!(
+            bucket(addr("2001:db8:1:2:aaaa::1")),
+            bucket(addr("2001:db8:1:2:bbbb::9"))
+        );
+        assert_ne!(
+            bucket(addr("2001:db8:1:2::1")),
+            bucket(addr("2001:db8:1:3::1"))
+        );
+        assert_eq!(bucket(addr("1.2.3.4")), "1.2.3.4");
+    }
+
+    fn addr(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn lockout_keys_round_trip_through_their_storage_form() {
+        for k in [
+            LockoutKey::User("alice".into()),
+            LockoutKey::Ip("10.0.0.1".into()),
+        ] {
+            assert_eq!(
+                LockoutKey::from_storage_string(&k.as_storage_string()).unwrap(),
+                k
+            );
+        }
+        assert!(LockoutKey::from_storage_string("x").is_err());
     }
 
     #[test]

@@ -10,8 +10,10 @@
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use crate::lockout::LockStatus;
-use crate::model::{AuditKind, AuthMethod, FactorKind, LockoutKey, SecurityEventKind, UserId};
+use crate::lockout::{LockStatus, LockoutKey};
+use crate::model::{AuditKind, AuthMethod, FactorKind, SecurityEventKind, UserId};
+use crate::parse::ParseError;
+use crate::tokens::LinkError;
 
 /// Timing and limits of the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +110,7 @@ impl LoginState {
 
 /// What the trusted-device cookie turned out to be, for the user who just gave the password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TrustedDeviceVerdict {
     /// No cookie, or not checked.
     Absent,
@@ -124,6 +127,8 @@ pub enum TrustedDeviceVerdict {
 pub struct ValidPassword {
     /// Who.
     pub user_id: UserId,
+    /// The account's lockout key (cleared on success; wrong codes count on it).
+    pub user_key: LockoutKey,
     /// Policy `password_login_allowed`.
     pub password_login_allowed: bool,
     /// Policy `two_factor_enabled(request)`.
@@ -161,6 +166,7 @@ pub struct PasswordAttempt {
 
 /// A second-factor check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FactorVerdict {
     /// Verified.
     Accepted(FactorKind),
@@ -177,6 +183,7 @@ pub enum FactorVerdict {
 
 /// Why Microsoft sign-in was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum MicrosoftRefusal {
     /// The token came from another tenant.
     WrongTenant,
@@ -214,6 +221,7 @@ pub enum MicrosoftVerdict {
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LoginEvent {
     /// Username and password submitted.
     Password(PasswordAttempt),
@@ -238,6 +246,7 @@ pub enum LoginEvent {
 
 /// Something the service must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Effect {
     /// Give the session a new id (privilege changed).
     RenewSession,
@@ -257,6 +266,7 @@ pub enum Effect {
 
 /// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Refusal {
     /// Wrong username or password.
     InvalidCredentials,
@@ -281,10 +291,15 @@ pub enum Refusal {
     NotAllowed,
     /// Microsoft sign-in refused.
     Microsoft(MicrosoftRefusal),
+    /// Input did not parse (names the field).
+    Invalid(ParseError),
+    /// A reset or invitation link was refused.
+    Link(LinkError),
 }
 
 /// What to tell the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// Signed in.
     SignedIn {
@@ -408,18 +423,48 @@ pub fn step(
     }
 }
 
+/// A completed sign-in: a new session id, the account's counter cleared, the last login
+/// recorded (which kills outstanding reset links).
 fn sign_in(
     user_id: UserId,
     method: AuthMethod,
-    key: Option<LockoutKey>,
+    key: LockoutKey,
     now: OffsetDateTime,
 ) -> Transition {
-    let mut effects = vec![Effect::RenewSession];
-    if let Some(k) = key {
-        effects.push(Effect::ClearFailures(k));
-    }
-    effects.push(Effect::RecordLogin(user_id));
-    effects.push(Effect::Audit(AuditKind::LoginSucceeded));
+    signed_in_as(
+        user_id,
+        method,
+        now,
+        vec![
+            Effect::RenewSession,
+            Effect::ClearFailures(key),
+            Effect::RecordLogin(user_id),
+            Effect::Audit(AuditKind::LoginSucceeded),
+        ],
+    )
+}
+
+/// A step-up proved: a new session id and the counter cleared, but no new sign-in is
+/// recorded (the user was signed in all along).
+fn stepped_up(user_id: UserId, key: LockoutKey, now: OffsetDateTime) -> Transition {
+    signed_in_as(
+        user_id,
+        AuthMethod::TwoFactor,
+        now,
+        vec![
+            Effect::RenewSession,
+            Effect::ClearFailures(key),
+            Effect::Audit(AuditKind::LoginSucceeded),
+        ],
+    )
+}
+
+fn signed_in_as(
+    user_id: UserId,
+    method: AuthMethod,
+    now: OffsetDateTime,
+    effects: Vec<Effect>,
+) -> Transition {
     Transition {
         state: LoginState::SignedIn(SignedIn {
             user_id,
@@ -478,7 +523,7 @@ fn password(state: &LoginState, attempt: PasswordAttempt, now: OffsetDateTime) -
         }
         PasswordVerdict::Valid(v) => v,
     };
-    let user_key = attempt.user_key.unwrap_or(LockoutKey::User(String::new()));
+    let user_key = valid.user_key;
     if !valid.password_login_allowed {
         return Transition::stay(
             state,
@@ -487,12 +532,12 @@ fn password(state: &LoginState, attempt: PasswordAttempt, now: OffsetDateTime) -
         );
     }
     if !valid.two_factor_applies {
-        return sign_in(valid.user_id, AuthMethod::Password, Some(user_key), now);
+        return sign_in(valid.user_id, AuthMethod::Password, user_key, now);
     }
     let mut effects = Vec::new();
     match valid.trusted_device {
         TrustedDeviceVerdict::Accepted => {
-            return sign_in(valid.user_id, AuthMethod::Cookie, Some(user_key), now);
+            return sign_in(valid.user_id, AuthMethod::Cookie, user_key, now);
         }
         TrustedDeviceVerdict::Superseded => {
             effects.push(Effect::Audit(AuditKind::TrustedDeviceTheft));
@@ -501,7 +546,7 @@ fn password(state: &LoginState, attempt: PasswordAttempt, now: OffsetDateTime) -
         TrustedDeviceVerdict::Absent | TrustedDeviceVerdict::Rejected => {}
     }
     if !valid.has_factor && valid.factor_optional {
-        let mut t = sign_in(valid.user_id, AuthMethod::Password, Some(user_key), now);
+        let mut t = sign_in(valid.user_id, AuthMethod::Password, user_key, now);
         effects.append(&mut t.effects);
         t.effects = effects;
         return t;
@@ -524,40 +569,26 @@ fn second_factor(
                     outcome: Outcome::Refused(Refusal::Expired),
                 };
             }
-            match verdict {
-                FactorVerdict::Accepted(_) => sign_in(
-                    p.user_id,
-                    AuthMethod::TwoFactor,
-                    Some(p.lockout_key.clone()),
-                    now,
-                ),
-                FactorVerdict::Locked { until } => Transition::stay(
-                    state,
-                    Outcome::Refused(Refusal::Locked { until }),
-                    vec![Effect::Audit(AuditKind::LoginLocked)],
-                ),
-                FactorVerdict::Rejected | FactorVerdict::Replayed => {
-                    let failed = p.failed_codes.saturating_add(1);
-                    let mut effects = wrong_code_effects(&p.lockout_key, verdict);
-                    if failed >= config.max_code_failures {
-                        effects.push(Effect::Audit(AuditKind::SecondFactorAbandoned));
-                        effects.push(Effect::EndSession);
-                        return Transition {
-                            state: LoginState::Anonymous,
-                            effects,
-                            outcome: Outcome::Refused(Refusal::TooManyAttempts),
-                        };
-                    }
-                    Transition {
-                        state: LoginState::PendingSecondFactor(Pending {
-                            failed_codes: failed,
+            code_attempt(
+                state,
+                verdict,
+                p.failed_codes,
+                &p.lockout_key,
+                config,
+                CodeTarget {
+                    accepted: || {
+                        sign_in(p.user_id, AuthMethod::TwoFactor, p.lockout_key.clone(), now)
+                    },
+                    counted: |failed_codes| {
+                        LoginState::PendingSecondFactor(Pending {
+                            failed_codes,
                             ..p.clone()
-                        }),
-                        effects,
-                        outcome: Outcome::Refused(wrong_code_refusal(verdict)),
-                    }
-                }
-            }
+                        })
+                    },
+                    abandoned: LoginState::Anonymous,
+                    end_session: true,
+                },
+            )
         }
         LoginState::StepUp(s) => {
             let back = LoginState::SignedIn(s.signed_in.clone());
@@ -568,45 +599,83 @@ fn second_factor(
                     outcome: Outcome::Refused(Refusal::Expired),
                 };
             }
-            match verdict {
-                FactorVerdict::Accepted(_) => {
-                    let mut t = sign_in(
-                        s.signed_in.user_id,
-                        AuthMethod::TwoFactor,
-                        Some(s.lockout_key.clone()),
-                        now,
-                    );
-                    t.effects.retain(|e| !matches!(e, Effect::RecordLogin(_)));
-                    t
-                }
-                FactorVerdict::Locked { until } => Transition::stay(
-                    state,
-                    Outcome::Refused(Refusal::Locked { until }),
-                    vec![Effect::Audit(AuditKind::LoginLocked)],
-                ),
-                FactorVerdict::Rejected | FactorVerdict::Replayed => {
-                    let failed = s.failed_codes.saturating_add(1);
-                    let mut effects = wrong_code_effects(&s.lockout_key, verdict);
-                    if failed >= config.max_code_failures {
-                        effects.push(Effect::Audit(AuditKind::SecondFactorAbandoned));
-                        return Transition {
-                            state: back,
-                            effects,
-                            outcome: Outcome::Refused(Refusal::TooManyAttempts),
-                        };
-                    }
-                    Transition {
-                        state: LoginState::StepUp(StepUp {
-                            failed_codes: failed,
+            code_attempt(
+                state,
+                verdict,
+                s.failed_codes,
+                &s.lockout_key,
+                config,
+                CodeTarget {
+                    accepted: || stepped_up(s.signed_in.user_id, s.lockout_key.clone(), now),
+                    counted: |failed_codes| {
+                        LoginState::StepUp(StepUp {
+                            failed_codes,
                             ..s.clone()
-                        }),
-                        effects,
-                        outcome: Outcome::Refused(wrong_code_refusal(verdict)),
-                    }
-                }
-            }
+                        })
+                    },
+                    abandoned: back.clone(),
+                    end_session: false,
+                },
+            )
         }
         _ => Transition::stay(state, Outcome::Refused(Refusal::NoPendingLogin), vec![]),
+    }
+}
+
+/// Where a code attempt leads, for a pending login or a step-up.
+struct CodeTarget<A, C> {
+    /// The transition when the code was right.
+    accepted: A,
+    /// The state with this many wrong codes.
+    counted: C,
+    /// The state after too many wrong codes.
+    abandoned: LoginState,
+    /// Whether too many wrong codes end the session (a pending login) or only the
+    /// attempt (a step-up returns to the signed-in session).
+    end_session: bool,
+}
+
+/// One code against a pending login or a step-up: accepted, refused by a lock, or wrong
+/// (counted on the user's key; the attempt is abandoned at the limit).
+fn code_attempt<A, C>(
+    state: &LoginState,
+    verdict: FactorVerdict,
+    failed_so_far: u8,
+    key: &LockoutKey,
+    config: &MachineConfig,
+    target: CodeTarget<A, C>,
+) -> Transition
+where
+    A: FnOnce() -> Transition,
+    C: FnOnce(u8) -> LoginState,
+{
+    match verdict {
+        FactorVerdict::Accepted(_) => (target.accepted)(),
+        FactorVerdict::Locked { until } => Transition::stay(
+            state,
+            Outcome::Refused(Refusal::Locked { until }),
+            vec![Effect::Audit(AuditKind::LoginLocked)],
+        ),
+        FactorVerdict::Rejected | FactorVerdict::Replayed => {
+            let failed = failed_so_far.saturating_add(1);
+            let mut effects = wrong_code_effects(key, verdict);
+            if failed >= config.max_code_failures {
+                effects.push(Effect::Audit(AuditKind::SecondFactorAbandoned));
+                if target.end_session {
+                    effects.push(Effect::EndSession);
+                }
+                return Transition {
+                    state: target.abandoned,
+                    effects,
+                    outcome: Outcome::Refused(Refusal::TooManyAttempts),
+                };
+            }
+            Transition {
+                state: (target.counted)(failed),
+                effects,
+                outcome: Outcome::Refused(wrong_code_refusal(verdict)),
+            }
+        }
     }
 }
 
@@ -645,7 +714,7 @@ fn microsoft(state: &LoginState, verdict: MicrosoftVerdict, now: OffsetDateTime)
             factor_optional,
         } => {
             if satisfies_2fa || !two_factor_applies || (!has_factor && factor_optional) {
-                sign_in(user_id, AuthMethod::Microsoft, Some(lockout_key), now)
+                sign_in(user_id, AuthMethod::Microsoft, lockout_key, now)
             } else {
                 park(user_id, lockout_key, !has_factor, now, vec![])
             }

@@ -5,6 +5,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+pub use crate::parse::ParseError;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -26,23 +28,6 @@ impl FromStr for UserId {
             .parse::<i64>()
             .map(UserId)
             .map_err(|_| ParseError::new("user id", "must be a whole number"))
-    }
-}
-
-/// Why an untrusted value was refused; the message is fit to show to the user.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field} {reason}")]
-pub struct ParseError {
-    /// The name of the field, e.g. `username`.
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub reason: &'static str,
-}
-
-impl ParseError {
-    /// Builds an error for `field`.
-    pub const fn new(field: &'static str, reason: &'static str) -> Self {
-        Self { field, reason }
     }
 }
 
@@ -431,64 +416,6 @@ pub struct TrustedDevice {
     pub user_agent: String,
 }
 
-/// What a lockout counter is keyed on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum LockoutKey {
-    /// A username, case-folded (counts even for unknown users only when they exist; see SPEC §1.4).
-    User(String),
-    /// A client address (IPv6 addresses are bucketed by /64).
-    Ip(String),
-}
-
-impl LockoutKey {
-    /// The key for a username.
-    pub fn user(username: &Username) -> Self {
-        Self::User(username.canonical())
-    }
-
-    /// The key for a client address: IPv4 as is, IPv6 by its /64 network.
-    pub fn ip(ip: IpAddr) -> Self {
-        Self::Ip(crate::client_ip::bucket(ip))
-    }
-
-    /// `user:<name>` or `ip:<addr>`, the form stored and shown to admins.
-    pub fn as_storage_string(&self) -> String {
-        match self {
-            Self::User(u) => format!("user:{u}"),
-            Self::Ip(i) => format!("ip:{i}"),
-        }
-    }
-
-    /// Parses the form produced by [`Self::as_storage_string`].
-    pub fn from_storage_string(s: &str) -> Result<Self, ParseError> {
-        if let Some(u) = s.strip_prefix("user:") {
-            Ok(Self::User(u.to_owned()))
-        } else if let Some(i) = s.strip_prefix("ip:") {
-            Ok(Self::Ip(i.to_owned()))
-        } else {
-            Err(ParseError::new(
-                "lockout key",
-                "must start with user: or ip:",
-            ))
-        }
-    }
-}
-
-/// A failure counter and its lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockoutEntry {
-    /// What is counted.
-    pub key: LockoutKey,
-    /// Failures since the counter last started fresh.
-    pub failures: u32,
-    /// How many locks were set since the last success or clear (drives escalation).
-    pub lock_count: u32,
-    /// The most recent failure.
-    pub last_failure_at: OffsetDateTime,
-    /// Locked until this instant, if locked.
-    pub locked_until: Option<OffsetDateTime>,
-}
-
 /// A server-side session. The id itself is never stored, only its SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
@@ -714,19 +641,5 @@ mod tests {
             );
         }
         assert!("sms".parse::<AuthMethod>().is_err());
-    }
-
-    #[test]
-    fn lockout_keys_round_trip_through_their_storage_form() {
-        for k in [
-            LockoutKey::User("alice".into()),
-            LockoutKey::Ip("10.0.0.1".into()),
-        ] {
-            assert_eq!(
-                LockoutKey::from_storage_string(&k.as_storage_string()).unwrap(),
-                k
-            );
-        }
-        assert!(LockoutKey::from_storage_string("x").is_err());
     }
 }

@@ -7,23 +7,62 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::lockout::LockoutRule;
+use crate::lockout::{LockoutEntry, LockoutKey, LockoutRule};
 use crate::model::{
-    AuditEvent, Email, LockoutEntry, LockoutKey, NewUser, NewWebAuthnCredential, Page,
-    SecurityEventKind, SessionRecord, TotpDevice, TrustedDevice, User, UserId, Username,
-    WebAuthnCredential,
+    AuditEvent, Email, NewUser, NewWebAuthnCredential, Page, SecurityEventKind, SessionRecord,
+    TotpDevice, TrustedDevice, User, UserId, Username, WebAuthnCredential,
 };
 use crate::secret::SecretString;
 
 /// Any error, boxed, as the cause of an infrastructure failure.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// Which uniqueness rule a write broke. Adapters map their database's constraint to it
+/// at the call that can break it; no driver text travels with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConflictKind {
+    /// The username is taken (usernames are unique case-insensitively).
+    Username,
+    /// The WebAuthn credential id is registered already (to anyone).
+    WebAuthnCredential,
+    /// A trusted device with this id exists.
+    TrustedDevice,
+    /// A session with this id hash exists.
+    Session,
+    /// A lockout counter for this key exists.
+    LockoutKey,
+    /// A rule the adapter could not attribute.
+    Other,
+}
+
+impl ConflictKind {
+    /// A stable name for logs (`username`, `webauthn_credential`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Username => "username",
+            Self::WebAuthnCredential => "webauthn_credential",
+            Self::TrustedDevice => "trusted_device",
+            Self::Session => "session",
+            Self::LockoutKey => "lockout_key",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for ConflictKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What can go wrong in an adapter, mapped at its boundary.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PortError {
     /// A uniqueness rule was violated (a duplicate username, credential id, …).
-    #[error("conflict: {0}")]
-    Conflict(String),
+    #[error("conflict on {0}")]
+    Conflict(ConflictKind),
     /// The row to change does not exist.
     #[error("not found")]
     NotFound,
@@ -184,51 +223,30 @@ pub trait TrustedDeviceStore: Send + Sync {
 
 /// Lockout counters.
 ///
-/// Contract: `record_failure` applies [`crate::lockout::apply_failure`] to the stored
-/// entry (or none) and stores the result atomically: `n` concurrent calls from any
-/// number of processes leave the counter exactly `n` higher, and return the entry as
-/// each call left it. `purge_expired` deletes the entries whose last failure and lock end
-/// (if any) are both before `cutoff` (a cutoff is always at or before `now`). `list` is ordered by last failure, newest first.
+/// Contract: `record_failure(key, seen, …)` applies [`crate::lockout::apply_failure`] to
+/// the stored entry and stores the result atomically: `n` concurrent calls from any
+/// number of processes leave the counter exactly `n` higher, and each returns the entry
+/// as its own call left it. `seen` is the caller's latest read of the entry (`None`: it
+/// had none); the store applies the failure to it by compare-and-set on
+/// [`LockoutEntry::revision`] — one write when nobody else wrote in between — and
+/// re-reads only when it lost a race. Every stored write changes the revision.
+/// `purge_expired` deletes the entries whose last failure and lock end (if any) are both
+/// before `cutoff` (a cutoff is always at or before `now`). `list` is ordered by last
+/// failure, newest first.
 #[async_trait]
 pub trait LockoutStore: Send + Sync {
     /// The entry for a key.
     async fn get(&self, key: &LockoutKey) -> PortResult<Option<LockoutEntry>>;
-    /// The entries of those `keys` that have one, in any order. The default asks [`get`]
-    /// once per key; a store that can read them in one round trip should.
-    ///
-    /// [`get`]: LockoutStore::get
-    async fn get_many(&self, keys: &[&LockoutKey]) -> PortResult<Vec<LockoutEntry>> {
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            if let Some(entry) = self.get(key).await? {
-                out.push(entry);
-            }
-        }
-        Ok(out)
-    }
-    /// Counts one failure (see the contract).
+    /// The entries of those `keys` that have one, in any order (one round trip).
+    async fn get_many(&self, keys: &[&LockoutKey]) -> PortResult<Vec<LockoutEntry>>;
+    /// Counts one failure on top of `seen` (see the contract).
     async fn record_failure(
         &self,
         key: &LockoutKey,
+        seen: Option<&LockoutEntry>,
         now: OffsetDateTime,
         rule: LockoutRule,
     ) -> PortResult<LockoutEntry>;
-    /// Counts the first failure of a key that the caller has just seen without an entry:
-    /// stores a fresh counter (as [`record_failure`] would) and returns it, saving the read;
-    /// or returns `None`, changing nothing, when the key has an entry after all (another
-    /// request's failure won the race) — the caller then uses [`record_failure`]. The
-    /// default always declines.
-    ///
-    /// [`record_failure`]: LockoutStore::record_failure
-    async fn record_first_failure(
-        &self,
-        key: &LockoutKey,
-        now: OffsetDateTime,
-        rule: LockoutRule,
-    ) -> PortResult<Option<LockoutEntry>> {
-        let _ = (key, now, rule);
-        Ok(None)
-    }
     /// Removes a key's entry, lifting its lock; `false` if there was none.
     async fn clear(&self, key: &LockoutKey) -> PortResult<bool>;
     /// A page of entries.

@@ -16,6 +16,7 @@ fn ikey() -> LockoutKey {
 fn valid() -> ValidPassword {
     ValidPassword {
         user_id: UID,
+        user_key: ukey(),
         password_login_allowed: true,
         two_factor_applies: true,
         trusted_device: TrustedDeviceVerdict::Absent,

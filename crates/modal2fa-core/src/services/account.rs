@@ -2,14 +2,15 @@
 
 use std::sync::Arc;
 
-use super::login::{LoginReport, PasswordLogin};
-use super::{Context, LoginService};
-use crate::error::{ServiceError, ServiceResult};
-use crate::machine::LoginState;
-use crate::model::{
-    AuditKind, Email, LockoutKey, NewUser, RequestContext, SecurityEventKind, User, Username,
-};
+use super::Context;
+use super::login::PasswordLogin;
+use super::report::LoginReport;
+use crate::error::{Forbidden, ServiceError, ServiceResult};
+use crate::lockout::{LockStatus, LockoutKey};
+use crate::machine::{LoginState, Refusal};
+use crate::model::{AuditKind, Email, NewUser, RequestContext, SecurityEventKind, User, Username};
 use crate::password::{PasswordCheck, validate_new_password};
+use crate::ports::ConflictKind;
 use crate::ports::Notification;
 use crate::secret::SecretString;
 use crate::tokens::{LinkPurpose, ParsedLink};
@@ -77,9 +78,7 @@ impl AccountService {
             None => None,
         };
         if c.ports.users.find_by_username(&username).await?.is_some() {
-            return Err(ServiceError::Conflict(format!(
-                "the username {username} is taken"
-            )));
+            return Err(ServiceError::Conflict(ConflictKind::Username));
         }
         let now = c.now();
         Ok(c.ports
@@ -146,16 +145,17 @@ impl AccountService {
         let c = &self.0;
         let (user, _) = c.signed_in_user(state).await?;
         let key = LockoutKey::user(&user.username);
-        if let crate::lockout::LockStatus::Locked { until } = c.lock_status(&[&key]).await? {
-            return Err(ServiceError::Locked { until });
+        let view = c.lock_check(&[&key]).await?;
+        if let LockStatus::Locked { until } = view.status {
+            return Err(Refusal::Locked { until }.into());
         }
         let ok = user
             .password_hash
             .as_deref()
             .is_some_and(|h| matches!(c.hasher.verify(old, h), PasswordCheck::Valid { .. }));
         if !ok {
-            c.record_failure(&key).await?;
-            return Err(ServiceError::InvalidCredentials);
+            c.record_failure(&key, &view).await?;
+            return Err(Refusal::InvalidCredentials.into());
         }
         self.set_password(&user, new, ctx).await?;
         if sign_out_other_sessions {
@@ -179,10 +179,11 @@ impl AccountService {
         let addr_key = LockoutKey::User(format!("reset:{}", email.as_str().to_lowercase()));
         let ip_key = c.ip_key(ctx.ip);
         let keys: Vec<&LockoutKey> = std::iter::once(&addr_key).chain(ip_key.iter()).collect();
-        let locked = c.lock_status(&keys).await?.is_locked();
+        let view = c.lock_check(&keys).await?;
         for key in keys {
-            c.record_failure(key).await?;
+            c.record_failure(key, &view).await?;
         }
+        let locked = view.status.is_locked();
         if locked {
             return Ok(());
         }
@@ -266,7 +267,7 @@ impl AccountService {
         let c = &self.0;
         let (me, _) = c.signed_in_user(admin).await?;
         if !c.policy.can_manage_users(&me) {
-            return Err(ServiceError::NotAllowed("managing users"));
+            return Err(Forbidden::ManageUsers.into());
         }
         let email = Email::parse(&invite.email)?;
         let user = self
@@ -319,8 +320,8 @@ impl AccountService {
     ) -> ServiceResult<LoginReport> {
         let user = self.link_user(LinkPurpose::Invitation, token).await?;
         self.set_password(&user, new, ctx).await?;
-        LoginService(self.0.clone())
-            .submit_password(
+        self.0
+            .password_step(
                 state,
                 PasswordLogin {
                     username: user.username.to_string(),

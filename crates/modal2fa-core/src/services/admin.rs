@@ -4,11 +4,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::Context;
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{Forbidden, ServiceError, ServiceResult};
+use crate::lockout::{LockoutEntry, LockoutKey};
 use crate::machine::LoginState;
 use crate::model::{
-    AuditKind, LockoutEntry, LockoutKey, Page, RequestContext, SecurityEventKind, SessionRecord,
-    User, UserId,
+    AuditKind, Page, RequestContext, SecurityEventKind, SessionRecord, User, UserId,
 };
 
 /// A row of the user admin table.
@@ -36,7 +36,7 @@ impl AdminService {
     async fn security_admin(&self, state: &LoginState) -> ServiceResult<User> {
         let (me, _) = self.0.signed_in_user(state).await?;
         if !self.0.policy.can_manage_security(&me) {
-            return Err(ServiceError::NotAllowed("security administration"));
+            return Err(Forbidden::ManageSecurity.into());
         }
         Ok(me)
     }
@@ -44,7 +44,7 @@ impl AdminService {
     async fn user_admin(&self, state: &LoginState) -> ServiceResult<User> {
         let (me, _) = self.0.signed_in_user(state).await?;
         if !self.0.policy.can_manage_users(&me) {
-            return Err(ServiceError::NotAllowed("managing users"));
+            return Err(Forbidden::ManageUsers.into());
         }
         Ok(me)
     }
@@ -95,7 +95,7 @@ impl AdminService {
         let c = &self.0;
         let me = self.user_admin(state).await?;
         let target = c.user(user).await?;
-        super::factors::strip_factors(c, target.id).await?;
+        c.strip_factors(target.id).await?;
         c.ports
             .lockout
             .clear(&LockoutKey::user(&target.username))

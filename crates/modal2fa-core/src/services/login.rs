@@ -1,15 +1,20 @@
-//! The sign-in flow: password, second factor, step-up, cancel, logout, Microsoft.
+//! The sign-in flow: password, second factor (code or recovery code), finishing a set-up
+//! login with its first factor, step-up, cancel, logout, Microsoft.
 
 use std::sync::Arc;
 
-use super::Context;
+use super::report::{CookieUpdate, LoginReport};
+use super::{Context, LockView};
 use crate::error::{ServiceError, ServiceResult};
-use crate::lockout::LockStatus;
+use crate::lockout::{LockStatus, LockoutKey};
 use crate::machine::{
     self, FactorVerdict, LoginEvent, LoginState, MicrosoftRefusal, MicrosoftVerdict, Outcome,
-    PasswordAttempt, PasswordVerdict, TrustedDeviceVerdict, ValidPassword,
+    PasswordAttempt, PasswordVerdict, Refusal, SignedIn, TrustedDeviceVerdict, ValidPassword,
 };
-use crate::model::{AuditKind, AuthMethod, FactorKind, LockoutKey, RequestContext, User, Username};
+use crate::model::{
+    AuditKind, AuthMethod, FactorKind, ParseError, RequestContext, SecurityEventKind, TotpCode,
+    User, Username,
+};
 use crate::password::PasswordCheck;
 use crate::ports::ExternalClaims;
 use crate::secret::SecretString;
@@ -25,59 +30,47 @@ pub struct PasswordLogin {
     pub trusted_device_cookie: Option<SecretString>,
 }
 
-/// What to do with the trusted-device cookie.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum CookieUpdate {
-    /// Leave it.
-    #[default]
-    Keep,
-    /// Set it to this value (after rotation).
-    Set(SecretString),
-    /// Delete it.
-    Clear,
-}
-
-/// The result of a login step, for the web layer to apply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoginReport {
-    /// The state to keep in the session.
-    pub state: LoginState,
-    /// What to tell the user.
-    pub outcome: Outcome,
-    /// Issue a new session id (privilege changed).
-    pub renew_session: bool,
-    /// Delete the session.
-    pub end_session: bool,
-    /// The trusted-device cookie.
-    pub trusted_device_cookie: CookieUpdate,
-    /// Offer "name and trust this device" (after a 2FA sign-in, when policy and cap allow).
-    pub offer_trust: bool,
-}
-
 /// The sign-in flow.
 #[derive(Clone)]
 pub struct LoginService(pub(crate) Arc<Context>);
 
-impl LoginService {
+/// What a sign-in step learned besides the transition: what the lock check read, the
+/// account concerned, what the audit log should say, and the trusted-device cookie.
+#[derive(Default)]
+struct StepFacts<'a> {
+    view: LockView,
+    user: Option<&'a User>,
+    typed_username: Option<&'a str>,
+    detail: Option<String>,
+    cookie: CookieUpdate,
+}
+
+impl Context {
+    /// Applies a transition and turns it into the report for the web layer.
     async fn finish(
         &self,
         t: machine::Transition,
-        user: Option<&User>,
-        username: Option<&str>,
+        facts: StepFacts<'_>,
         ctx: &RequestContext,
-        detail: Option<String>,
-        cookie: CookieUpdate,
     ) -> ServiceResult<LoginReport> {
-        let c = &self.0;
+        let StepFacts {
+            view,
+            user,
+            typed_username,
+            detail,
+            cookie,
+        } = facts;
         let user_id = user.map(|u| u.id).or(t.state.user_id());
-        let instructions = c.apply(&t, user_id, username, ctx, detail).await?;
+        let instructions = self
+            .apply(&t, &view, user_id, typed_username, ctx, detail)
+            .await?;
         let offer_trust = match (&t.outcome, user) {
             (
                 Outcome::SignedIn {
                     method: AuthMethod::TwoFactor,
                 },
                 Some(u),
-            ) => c.policy.allowed_remember(u) && c.policy.max_trusted_devices(u) > 0,
+            ) => self.policy.allowed_remember(u) && self.policy.max_trusted_devices(u) > 0,
             _ => false,
         };
         Ok(LoginReport {
@@ -90,31 +83,32 @@ impl LoginService {
         })
     }
 
-    /// Step 1–9 of SPEC §1: checks the lock, then the password, then decides.
-    pub async fn submit_password(
+    /// Steps 1–9 of the sign-in flow: checks the lock, then the password, then decides.
+    /// (Also used to sign in right after an invitation sets the first password.)
+    pub(crate) async fn password_step(
         &self,
         state: &LoginState,
         form: PasswordLogin,
         ctx: &RequestContext,
     ) -> ServiceResult<LoginReport> {
-        let c = &self.0;
         if form.username.trim().is_empty() {
-            return Err(crate::model::ParseError::new("username", "is required").into());
+            let e = ParseError::new("username", "is required");
+            return Ok(LoginReport::refused(state, Refusal::Invalid(e)));
         }
         if form.password.expose().is_empty() {
-            return Err(crate::model::ParseError::new("password", "is required").into());
+            let e = ParseError::new("password", "is required");
+            return Ok(LoginReport::refused(state, Refusal::Invalid(e)));
         }
         let username = Username::parse(&form.username).ok();
         let user_key = username.as_ref().map(LockoutKey::user);
-        let ip_key = c.ip_key(ctx.ip);
+        let ip_key = self.ip_key(ctx.ip);
         let keys: Vec<&LockoutKey> = user_key.iter().chain(ip_key.iter()).collect();
-        let (lock, counted) = c.lock_check(&keys).await?;
+        let view = self.lock_check(&keys).await?;
 
-        let user = match (&username, lock) {
-            (Some(name), LockStatus::Open) => c.ports.users.find_by_username(name).await?,
+        let user = match (&username, view.status) {
+            (Some(name), LockStatus::Open) => self.ports.users.find_by_username(name).await?,
             _ => None,
         };
-        let rng = c.ports.random.as_ref();
         let mut verdict = PasswordVerdict::Invalid;
         let mut cookie = CookieUpdate::Keep;
         let mut concerned = None;
@@ -123,67 +117,84 @@ impl LoginService {
             .filter(|u| u.is_active)
             .and_then(|u| u.password_hash.as_deref().map(|h| (u, h)))
         {
-            Some((u, hash)) => match c.hasher.verify(&form.password, hash) {
+            Some((u, hash)) => match self.hasher.verify(&form.password, hash) {
                 PasswordCheck::Invalid => {}
                 PasswordCheck::Valid { needs_upgrade } => {
                     if needs_upgrade {
                         self.upgrade_hash(u, &form.password).await;
                     }
-                    let two_factor_applies = c.policy.two_factor_enabled(ctx);
-                    let password_login_allowed = c.policy.password_login_allowed(u);
-                    let trusted = match &form.trusted_device_cookie {
-                        Some(value)
-                            if two_factor_applies
-                                && password_login_allowed
-                                && c.policy.allowed_remember(u) =>
-                        {
-                            let (v, update) =
-                                super::factors::check_trusted_device(c, u, value, ctx).await?;
-                            cookie = update;
-                            v
-                        }
-                        _ => TrustedDeviceVerdict::Absent,
-                    };
-                    verdict = PasswordVerdict::Valid(ValidPassword {
-                        user_id: u.id,
-                        password_login_allowed,
-                        two_factor_applies,
-                        trusted_device: trusted,
-                        has_factor: self.has_factor(u).await?,
-                        factor_optional: c.policy.user_2fa_optional(u),
-                    });
+                    let (v, update) = self.valid_password(u, &form, ctx).await?;
+                    verdict = PasswordVerdict::Valid(v);
+                    cookie = update;
                     concerned = Some(u.clone());
                 }
             },
             // Unknown, inactive, passwordless or locked: spend the same time.
-            None => c.hasher.dummy_verify(&form.password, rng),
+            None => self
+                .hasher
+                .dummy_verify(&form.password, self.ports.random.as_ref()),
         }
         let attempt = PasswordAttempt {
             user_key,
             ip_key,
-            lock,
+            lock: view.status,
             verdict,
         };
-        let mut t = machine::step(
+        let t = machine::step(
             state,
             LoginEvent::Password(attempt),
-            c.now(),
-            &c.settings.machine,
+            self.now(),
+            &self.settings.machine,
         );
-        c.spare_absent_counters(&mut t, &counted).await?;
         let typed = username.as_ref().map(|u| u.as_str().to_owned());
         let user_ref = concerned.as_ref().or(user.as_ref());
-        self.finish(t, user_ref, typed.as_deref(), ctx, None, cookie)
-            .await
+        let facts = StepFacts {
+            view,
+            user: user_ref,
+            typed_username: typed.as_deref(),
+            detail: None,
+            cookie,
+        };
+        self.finish(t, facts, ctx).await
+    }
+
+    /// The facts about a correct password that the machine decides on.
+    async fn valid_password(
+        &self,
+        u: &User,
+        form: &PasswordLogin,
+        ctx: &RequestContext,
+    ) -> ServiceResult<(ValidPassword, CookieUpdate)> {
+        let two_factor_applies = self.policy.two_factor_enabled(ctx);
+        let password_login_allowed = self.policy.password_login_allowed(u);
+        let (trusted, cookie) = match &form.trusted_device_cookie {
+            Some(value)
+                if two_factor_applies
+                    && password_login_allowed
+                    && self.policy.allowed_remember(u) =>
+            {
+                self.check_trusted_device(u, value, ctx).await?
+            }
+            _ => (TrustedDeviceVerdict::Absent, CookieUpdate::Keep),
+        };
+        let valid = ValidPassword {
+            user_id: u.id,
+            user_key: LockoutKey::user(&u.username),
+            password_login_allowed,
+            two_factor_applies,
+            trusted_device: trusted,
+            has_factor: self.has_factor(u).await?,
+            factor_optional: self.policy.user_2fa_optional(u),
+        };
+        Ok((valid, cookie))
     }
 
     async fn upgrade_hash(&self, user: &User, password: &SecretString) {
-        let c = &self.0;
-        match c.hasher.hash(password, c.ports.random.as_ref()) {
+        match self.hasher.hash(password, self.ports.random.as_ref()) {
             Ok(hash) => {
                 let mut updated = user.clone();
                 updated.password_hash = Some(hash);
-                if let Err(e) = c.ports.users.update(&updated).await {
+                if let Err(e) = self.ports.users.update(&updated).await {
                     tracing::warn!(error = %e, user = %user.id, "upgrading a password hash failed");
                 }
             }
@@ -191,64 +202,87 @@ impl LoginService {
         }
     }
 
-    /// Whether the user has a confirmed factor the policy lets them use.
-    pub async fn has_factor(&self, user: &User) -> ServiceResult<bool> {
-        let c = &self.0;
-        if c.policy.allow_totp(user)
-            && c.ports
-                .factors
-                .totp_devices(user.id)
-                .await?
-                .iter()
-                .any(|d| d.confirmed)
-        {
-            return Ok(true);
-        }
-        Ok(c.policy.allow_passkeys(user)
-            && !c
-                .ports
-                .factors
-                .webauthn_credentials(user.id)
-                .await?
-                .is_empty())
-    }
-
-    async fn pending_user(&self, state: &LoginState) -> ServiceResult<(User, LockoutKey)> {
-        let c = &self.0;
+    /// The user of a pending login or step-up and their lockout key; `None` when no login
+    /// waits for a second factor.
+    async fn pending_user(&self, state: &LoginState) -> ServiceResult<Option<(User, LockoutKey)>> {
         let (id, key) = match state {
             LoginState::PendingSecondFactor(p) => (p.user_id, p.lockout_key.clone()),
             LoginState::StepUp(s) => (s.signed_in.user_id, s.lockout_key.clone()),
-            _ => {
-                return Err(ServiceError::NotAllowed(
-                    "no login is waiting for a second factor",
-                ));
-            }
+            _ => return Ok(None),
         };
-        let user = c
+        let user = self
             .ports
             .users
             .find_by_id(id)
             .await?
             .filter(|u| u.is_active)
             .ok_or(ServiceError::NotSignedIn)?;
-        Ok((user, key))
+        Ok(Some((user, key)))
     }
 
-    /// The user whose second factor may be checked now, or the verdict that stands
-    /// without a check: locked, or no login waiting for a factor (the machine refuses it).
+    /// The user whose second factor may be checked now (with what the lock check read),
+    /// or the verdict that stands without a check: locked, or no login waiting for a
+    /// factor (which the machine refuses).
     async fn checkable_user(
         &self,
         state: &LoginState,
-    ) -> ServiceResult<Result<User, FactorVerdict>> {
-        let c = &self.0;
-        match self.pending_user(state).await {
-            Ok((user, key)) => Ok(match c.lock_status(&[&key]).await? {
-                LockStatus::Locked { until } => Err(FactorVerdict::Locked { until }),
-                LockStatus::Open => Ok(user),
-            }),
-            Err(ServiceError::NotAllowed(_)) => Ok(Err(FactorVerdict::Rejected)),
-            Err(e) => Err(e),
-        }
+    ) -> ServiceResult<(Result<User, FactorVerdict>, LockView)> {
+        let Some((user, key)) = self.pending_user(state).await? else {
+            return Ok((Err(FactorVerdict::Rejected), LockView::default()));
+        };
+        let view = self.lock_check(&[&key]).await?;
+        Ok(match view.status {
+            LockStatus::Locked { until } => (Err(FactorVerdict::Locked { until }), view),
+            LockStatus::Open => (Ok(user), view),
+        })
+    }
+
+    async fn factor_step(
+        &self,
+        state: &LoginState,
+        verdict: FactorVerdict,
+        view: LockView,
+        ctx: &RequestContext,
+        factor: &str,
+        checked: Option<User>,
+    ) -> ServiceResult<LoginReport> {
+        let t = machine::step(
+            state,
+            LoginEvent::SecondFactor(verdict),
+            self.now(),
+            &self.settings.machine,
+        );
+        // The user was loaded to check the factor; load it only when it was not.
+        let user = match (checked, t.state.user_id().or(state.user_id())) {
+            (Some(u), _) => Some(u),
+            (None, Some(id)) => self.ports.users.find_by_id(id).await?,
+            (None, None) => None,
+        };
+        let facts = StepFacts {
+            view,
+            user: user.as_ref(),
+            detail: Some(factor.to_owned()),
+            ..StepFacts::default()
+        };
+        self.finish(t, facts, ctx).await
+    }
+}
+
+impl LoginService {
+    /// Steps 1–9 of the sign-in flow: checks the lock, then the password, then decides.
+    pub async fn submit_password(
+        &self,
+        state: &LoginState,
+        form: PasswordLogin,
+        ctx: &RequestContext,
+    ) -> ServiceResult<LoginReport> {
+        self.0.password_step(state, form, ctx).await
+    }
+
+    /// The signed-in user of a session (`NotSignedIn` for a pending login, an anonymous
+    /// session or a deactivated account), with how the session signed in.
+    pub async fn signed_in_user(&self, state: &LoginState) -> ServiceResult<(User, SignedIn)> {
+        self.0.signed_in_user(state).await
     }
 
     /// Step 10: an authenticator-app code for the pending login or step-up.
@@ -258,15 +292,16 @@ impl LoginService {
         code: &str,
         ctx: &RequestContext,
     ) -> ServiceResult<LoginReport> {
-        let code = crate::model::TotpCode::parse(code)?;
-        let (verdict, user) = match self.checkable_user(state).await? {
-            Err(verdict) => (verdict, None),
-            Ok(user) => (
-                super::factors::verify_totp(&self.0, &user, &code).await?,
-                Some(user),
-            ),
+        let c = &self.0;
+        let code = match TotpCode::parse(code) {
+            Ok(code) => code,
+            Err(e) => return Ok(LoginReport::refused(state, Refusal::Invalid(e))),
         };
-        self.factor_step(state, verdict, ctx, "totp", user).await
+        let (verdict, user, view) = match c.checkable_user(state).await? {
+            (Err(verdict), view) => (verdict, None, view),
+            (Ok(user), view) => (c.verify_totp(&user, &code).await?, Some(user), view),
+        };
+        c.factor_step(state, verdict, view, ctx, "totp", user).await
     }
 
     /// Step 10: a recovery code for the pending login or step-up.
@@ -277,10 +312,10 @@ impl LoginService {
         ctx: &RequestContext,
     ) -> ServiceResult<LoginReport> {
         let c = &self.0;
-        let (verdict, checked) = match self.checkable_user(state).await? {
-            Err(verdict) => (verdict, None),
-            Ok(user) => {
-                let hash = super::factors::recovery_hash(c, user.id, code);
+        let (verdict, checked, view) = match c.checkable_user(state).await? {
+            (Err(verdict), view) => (verdict, None, view),
+            (Ok(user), view) => {
+                let hash = c.recovery_hash(user.id, code);
                 if c.ports
                     .factors
                     .consume_recovery_code(user.id, &hash)
@@ -288,78 +323,55 @@ impl LoginService {
                 {
                     c.audit(AuditKind::RecoveryCodeUsed, Some(user.id), None, ctx, None)
                         .await;
-                    c.notify(
-                        &user,
-                        crate::model::SecurityEventKind::RecoveryCodeUsed,
-                        ctx,
-                    )
-                    .await;
+                    c.notify(&user, SecurityEventKind::RecoveryCodeUsed, ctx)
+                        .await;
                     (
                         FactorVerdict::Accepted(FactorKind::RecoveryCode),
                         Some(user),
+                        view,
                     )
                 } else {
-                    (FactorVerdict::Rejected, Some(user))
+                    (FactorVerdict::Rejected, Some(user), view)
                 }
             }
         };
-        self.factor_step(state, verdict, ctx, "recovery_code", checked)
+        c.factor_step(state, verdict, view, ctx, "recovery_code", checked)
             .await
     }
 
-    async fn factor_step(
+    /// Finishes a set-up login (a user who had to enrol a first factor) with the code that
+    /// confirms the authenticator app enrolled as `device`. A wrong code is a refusal in
+    /// the report; a device that is not this user's unconfirmed enrolment is `NotFound`.
+    pub async fn complete_setup_with_totp(
         &self,
         state: &LoginState,
-        verdict: FactorVerdict,
-        ctx: &RequestContext,
-        factor: &str,
-        checked: Option<User>,
-    ) -> ServiceResult<LoginReport> {
-        let c = &self.0;
-        let t = machine::step(
-            state,
-            LoginEvent::SecondFactor(verdict),
-            c.now(),
-            &c.settings.machine,
-        );
-        // The user was loaded to check the factor; load it only when it was not.
-        let user = match (checked, t.state.user_id().or(state.user_id())) {
-            (Some(u), _) => Some(u),
-            (None, Some(id)) => c.ports.users.find_by_id(id).await?,
-            (None, None) => None,
-        };
-        self.finish(
-            t,
-            user.as_ref(),
-            None,
-            ctx,
-            Some(factor.to_owned()),
-            CookieUpdate::Keep,
-        )
-        .await
-    }
-
-    /// Completes a pending setup login after a first factor was enrolled (used by
-    /// [`super::FactorService`]).
-    pub(crate) async fn enrolled(
-        &self,
-        state: &LoginState,
-        kind: FactorKind,
+        device: i64,
+        code: &str,
         ctx: &RequestContext,
     ) -> ServiceResult<LoginReport> {
         let c = &self.0;
+        let user = match c.setup_user(state).await {
+            Ok(user) => user,
+            Err(ServiceError::Refused(r)) => return Ok(LoginReport::refused(state, r)),
+            Err(e) => return Err(e),
+        };
+        if let Err(e) = c.confirm_totp_device(&user, device, code, ctx).await {
+            return match e {
+                ServiceError::Refused(r) => Ok(LoginReport::refused(state, r)),
+                other => Err(other),
+            };
+        }
         let t = machine::step(
             state,
-            LoginEvent::FactorEnrolled(kind),
+            LoginEvent::FactorEnrolled(FactorKind::Totp),
             c.now(),
             &c.settings.machine,
         );
-        let user = match state.user_id() {
-            Some(id) => c.ports.users.find_by_id(id).await?,
-            None => None,
+        let facts = StepFacts {
+            user: Some(&user),
+            ..StepFacts::default()
         };
-        self.finish(t, user.as_ref(), None, ctx, None, CookieUpdate::Keep)
-            .await
+        c.finish(t, facts, ctx).await
     }
 
     /// Sends a signed-in session that may not manage factors through the 2FA modal.
@@ -379,8 +391,11 @@ impl LoginService {
             c.now(),
             &c.settings.machine,
         );
-        self.finish(t, Some(&user), None, ctx, None, CookieUpdate::Keep)
-            .await
+        let facts = StepFacts {
+            user: Some(&user),
+            ..StepFacts::default()
+        };
+        c.finish(t, facts, ctx).await
     }
 
     /// Closes the 2FA modal: abandons a pending login or a step-up.
@@ -391,8 +406,7 @@ impl LoginService {
     ) -> ServiceResult<LoginReport> {
         let c = &self.0;
         let t = machine::step(state, LoginEvent::Cancel, c.now(), &c.settings.machine);
-        self.finish(t, None, None, ctx, None, CookieUpdate::Keep)
-            .await
+        c.finish(t, StepFacts::default(), ctx).await
     }
 
     /// Signs out.
@@ -404,7 +418,9 @@ impl LoginService {
         let c = &self.0;
         let t = machine::step(state, LoginEvent::Logout, c.now(), &c.settings.machine);
         let user_id = state.user_id();
-        let instructions = c.apply(&t, user_id, None, ctx, None).await?;
+        let instructions = c
+            .apply(&t, &LockView::default(), user_id, None, ctx, None)
+            .await?;
         Ok(LoginReport {
             state: t.state,
             outcome: t.outcome,
@@ -415,8 +431,8 @@ impl LoginService {
         })
     }
 
-    /// SPEC §6: decides on validated Microsoft claims (tenant gate, guests, account match,
-    /// MFA freshness) and signs in or continues to the 2FA modal.
+    /// Decides on validated Microsoft claims (tenant gate, guests, account match, MFA
+    /// freshness) and signs in or continues to the 2FA modal.
     pub async fn complete_microsoft(
         &self,
         state: &LoginState,
@@ -455,7 +471,7 @@ impl LoginService {
                             lockout_key: LockoutKey::user(&u.username),
                             satisfies_2fa: c.policy.microsoft_satisfies_2fa(claims, now),
                             two_factor_applies: c.policy.two_factor_enabled(ctx),
-                            has_factor: self.has_factor(&u).await?,
+                            has_factor: c.has_factor(&u).await?,
                             factor_optional: c.policy.user_2fa_optional(&u),
                         };
                         matched = Some(u);
@@ -471,14 +487,12 @@ impl LoginService {
             &c.settings.machine,
         );
         let detail = format!("tid={} oid={}", claims.tenant_id, claims.object_id);
-        self.finish(
-            t,
-            matched.as_ref(),
-            claims.preferred_username.as_deref(),
-            ctx,
-            Some(detail),
-            CookieUpdate::Keep,
-        )
-        .await
+        let facts = StepFacts {
+            user: matched.as_ref(),
+            typed_username: claims.preferred_username.as_deref(),
+            detail: Some(detail),
+            ..StepFacts::default()
+        };
+        c.finish(t, facts, ctx).await
     }
 }

@@ -5,7 +5,10 @@ mod account;
 mod admin;
 mod factors;
 mod login;
+mod report;
 mod sessions;
+mod trusted_devices;
+mod verify;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -14,17 +17,17 @@ use time::OffsetDateTime;
 
 pub use account::{AccountService, InviteRequest, NewAccount};
 pub use admin::{AdminService, UserSummary};
-pub use factors::{FactorService, TotpEnrolment, TrustedDeviceService};
-pub use login::{CookieUpdate, LoginReport, LoginService, PasswordLogin};
-pub use sessions::{LoadedSession, SessionService};
+pub use factors::{FactorService, FactorSummary, TotpEnrolment};
+pub use login::{LoginService, PasswordLogin};
+pub use report::{CookieUpdate, LoginReport};
+pub use sessions::{LoadedSession, SessionService, session_expiry};
+pub use trusted_devices::TrustedDeviceService;
 
 use crate::crypto::SecretBox;
 use crate::error::{ServiceError, ServiceResult};
-use crate::lockout::{self, LockStatus};
-use crate::machine::{Effect, LoginState, Transition};
-use crate::model::{
-    AuditEvent, AuditKind, LockoutKey, RequestContext, SecurityEventKind, User, UserId,
-};
+use crate::lockout::{self, LockStatus, LockoutEntry, LockoutKey};
+use crate::machine::{Effect, LoginState, SignedIn, Transition};
+use crate::model::{AuditEvent, AuditKind, RequestContext, SecurityEventKind, User, UserId};
 use crate::password::PasswordHasher;
 use crate::policy::AuthPolicy;
 use crate::ports::{
@@ -124,9 +127,31 @@ impl Modal2fa {
         &self.login.0.policy
     }
 
-    /// The adapters in use.
-    pub fn ports(&self) -> &Ports {
-        &self.login.0.ports
+    /// Now, by the configured clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.login.0.now()
+    }
+}
+
+/// What a lock check read: the combined status of the keys, and the entries that exist
+/// (a failure is then counted by compare-and-set against them). The default is "nothing
+/// read": failures are then counted from scratch and clears are unconditional.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LockView {
+    pub status: LockStatus,
+    read: bool,
+    entries: Vec<LockoutEntry>,
+}
+
+impl LockView {
+    /// The entry the check saw for `key`, if any.
+    pub fn seen(&self, key: &LockoutKey) -> Option<&LockoutEntry> {
+        self.entries.iter().find(|e| &e.key == key)
+    }
+
+    /// Whether clearing `key` can change anything: not when the check read no counter.
+    pub fn may_have(&self, key: &LockoutKey) -> bool {
+        !self.read || self.seen(key).is_some()
     }
 }
 
@@ -150,21 +175,16 @@ impl Context {
             .ok_or(ServiceError::NotFound)
     }
 
-    /// The signed-in user of a state, or `NotSignedIn`.
-    pub async fn signed_in_user(
-        &self,
-        state: &LoginState,
-    ) -> ServiceResult<(User, crate::machine::SignedIn)> {
+    /// The signed-in user of a state, or `NotSignedIn` (also for a deactivated account).
+    pub async fn signed_in_user(&self, state: &LoginState) -> ServiceResult<(User, SignedIn)> {
         let s = state.signed_in().ok_or(ServiceError::NotSignedIn)?.clone();
         let user = self
             .ports
             .users
             .find_by_id(s.user_id)
             .await?
+            .filter(|u| u.is_active)
             .ok_or(ServiceError::NotSignedIn)?;
-        if !user.is_active {
-            return Err(ServiceError::NotSignedIn);
-        }
         Ok((user, s))
     }
 
@@ -186,64 +206,33 @@ impl Context {
         .then(|| LockoutKey::ip(ip))
     }
 
-    pub async fn lock_status(&self, keys: &[&LockoutKey]) -> ServiceResult<LockStatus> {
-        Ok(self.lock_check(keys).await?.0)
-    }
-
-    /// The combined lock status of `keys`, and which of them have a counter at all.
-    pub async fn lock_check(
-        &self,
-        keys: &[&LockoutKey],
-    ) -> ServiceResult<(LockStatus, Vec<LockoutKey>)> {
-        let now = self.now();
-        let mut status = LockStatus::Open;
-        let mut present = Vec::new();
+    /// Reads the counters of `keys` in one round trip.
+    pub async fn lock_check(&self, keys: &[&LockoutKey]) -> ServiceResult<LockView> {
+        let mut view = LockView {
+            read: true,
+            ..LockView::default()
+        };
         if keys.is_empty() {
-            return Ok((status, present));
+            return Ok(view);
         }
+        let now = self.now();
         for entry in self.ports.lockout.get_many(keys).await? {
+            // A store whose comparison is looser than ours (a collation) may return rows
+            // of other keys: only exact keys count.
             if keys.contains(&&entry.key) {
-                status = status.combine(lockout::status(Some(&entry), now));
-                present.push(entry.key);
+                view.status = view.status.combine(lockout::status(Some(&entry), now));
+                view.entries.push(entry);
             }
         }
-        Ok((status, present))
+        Ok(view)
     }
 
-    /// Uses what the lock check saw (`counted`: the keys that have a counter) to save
-    /// store work on `t`'s effects: clearing a counter that does not exist is dropped, and
-    /// the first failure of a key without one is stored by a single insert (when the store
-    /// offers it) instead of a read and a write.
-    pub async fn spare_absent_counters(
-        &self,
-        t: &mut Transition,
-        counted: &[LockoutKey],
-    ) -> ServiceResult<()> {
-        let mut kept = Vec::with_capacity(t.effects.len());
-        for effect in std::mem::take(&mut t.effects) {
-            let spared = match &effect {
-                Effect::ClearFailures(key) => !counted.contains(key),
-                Effect::RecordFailure(key) if !counted.contains(key) => self
-                    .ports
-                    .lockout
-                    .record_first_failure(key, self.now(), self.settings.lockout.rule_for(key))
-                    .await?
-                    .is_some(),
-                _ => false,
-            };
-            if !spared {
-                kept.push(effect);
-            }
-        }
-        t.effects = kept;
-        Ok(())
-    }
-
-    pub async fn record_failure(&self, key: &LockoutKey) -> ServiceResult<()> {
+    /// Counts a failure on `key`, on top of what the lock check saw.
+    pub async fn record_failure(&self, key: &LockoutKey, view: &LockView) -> ServiceResult<()> {
         let rule = self.settings.lockout.rule_for(key);
         self.ports
             .lockout
-            .record_failure(key, self.now(), rule)
+            .record_failure(key, view.seen(key), self.now(), rule)
             .await?;
         Ok(())
     }
@@ -287,10 +276,13 @@ impl Context {
         }
     }
 
-    /// Applies a transition's effects. `user` is the account concerned, when known.
+    /// Applies a transition's effects, in order, as emitted. `view` is what the lock check
+    /// read: failures are counted on top of it, and clearing a counter it read as absent
+    /// is a no-op (there was nothing to clear).
     pub async fn apply(
         &self,
         t: &Transition,
+        view: &LockView,
         user_id: Option<UserId>,
         username: Option<&str>,
         ctx: &RequestContext,
@@ -301,9 +293,11 @@ impl Context {
             match effect {
                 Effect::RenewSession => out.renew = true,
                 Effect::EndSession => out.end = true,
-                Effect::RecordFailure(key) => self.record_failure(key).await?,
+                Effect::RecordFailure(key) => self.record_failure(key, view).await?,
                 Effect::ClearFailures(key) => {
-                    self.ports.lockout.clear(key).await?;
+                    if view.may_have(key) {
+                        self.ports.lockout.clear(key).await?;
+                    }
                 }
                 Effect::RecordLogin(id) => {
                     self.ports.users.record_login(*id, self.now()).await?;

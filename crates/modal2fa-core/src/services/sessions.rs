@@ -9,6 +9,25 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::machine::LoginState;
 use crate::model::{RequestContext, SessionRecord};
 use crate::secret::SecretString;
+use crate::settings::SessionSettings;
+use time::OffsetDateTime;
+
+/// When a session seen at `now` expires: after the idle timeout, but never later than its
+/// creation plus the absolute timeout. The one place this rule is written.
+pub fn session_expiry(
+    created_at: OffsetDateTime,
+    now: OffsetDateTime,
+    settings: &SessionSettings,
+) -> OffsetDateTime {
+    (now + settings.idle_timeout).min(created_at + settings.absolute_timeout)
+}
+
+/// Whether a stored session is over at `now` (idle, absolute, or its stored expiry).
+pub fn session_is_over(record: &SessionRecord, now: OffsetDateTime, s: &SessionSettings) -> bool {
+    record.expires_at <= now
+        || now - record.last_seen_at > s.idle_timeout
+        || now - record.created_at >= s.absolute_timeout
+}
 
 /// A session read from the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,12 +58,7 @@ impl SessionService {
         let Some(record) = c.ports.sessions.load(&hash).await? else {
             return Ok(None);
         };
-        let now = c.now();
-        let s = &c.settings.session;
-        if record.expires_at <= now
-            || now - record.last_seen_at > s.idle_timeout
-            || now - record.created_at > s.absolute_timeout
-        {
+        if session_is_over(&record, c.now(), &c.settings.session) {
             c.ports.sessions.delete(&hash).await?;
             return Ok(None);
         }
@@ -63,8 +77,7 @@ impl SessionService {
         let c = &self.0;
         let now = c.now();
         let created_at = previous.map(|p| p.created_at).unwrap_or(now);
-        let expires_at = (now + c.settings.session.idle_timeout)
-            .min(created_at + c.settings.session.absolute_timeout);
+        let expires_at = session_expiry(created_at, now, &c.settings.session);
         Ok(SessionRecord {
             id_hash: hash,
             user_id: state.signed_in().map(|s| s.user_id),
@@ -135,5 +148,55 @@ impl SessionService {
     pub async fn end(&self, id: &SecretString) -> ServiceResult<()> {
         self.0.ports.sessions.delete(&Self::id_hash(id)).await?;
         Ok(())
+    }
+
+    /// The session settings in force.
+    pub fn settings(&self) -> &SessionSettings {
+        &self.0.settings.session
+    }
+
+    /// Now, by the configured clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.0.now()
+    }
+
+    /// The stored row with this id hash, if it exists and is not over (an expired one is
+    /// deleted). For session bridges such as the actix-web layer's.
+    pub async fn load_record(&self, id_hash: &str) -> ServiceResult<Option<SessionRecord>> {
+        let c = &self.0;
+        let Some(record) = c.ports.sessions.load(id_hash).await? else {
+            return Ok(None);
+        };
+        if session_is_over(&record, c.now(), &c.settings.session) {
+            c.ports.sessions.delete(id_hash).await?;
+            return Ok(None);
+        }
+        Ok(Some(record))
+    }
+
+    /// Stores a new session row.
+    pub async fn save_record(&self, record: &SessionRecord) -> ServiceResult<()> {
+        Ok(self.0.ports.sessions.save(record).await?)
+    }
+
+    /// Replaces an existing row; `false`, storing nothing, when it is gone.
+    pub async fn replace_record(&self, record: &SessionRecord) -> ServiceResult<bool> {
+        Ok(self.0.ports.sessions.replace(record).await?)
+    }
+
+    /// Marks a session seen now, sliding its expiry (capped by the absolute timeout).
+    pub async fn touch_record(&self, id_hash: &str) -> ServiceResult<bool> {
+        let c = &self.0;
+        let now = c.now();
+        let s = &c.settings.session;
+        Ok(c.ports
+            .sessions
+            .touch(id_hash, now, now + s.idle_timeout, s.absolute_timeout)
+            .await?)
+    }
+
+    /// Deletes a session row.
+    pub async fn delete_record(&self, id_hash: &str) -> ServiceResult<bool> {
+        Ok(self.0.ports.sessions.delete(id_hash).await?)
     }
 }

@@ -1,0 +1,48 @@
+//! What a sign-in step hands back to the web layer.
+
+use crate::machine::{LoginState, Outcome, Refusal};
+use crate::secret::SecretString;
+
+/// What to do with the trusted-device cookie.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CookieUpdate {
+    /// Leave it.
+    #[default]
+    Keep,
+    /// Set it to this value (after rotation).
+    Set(SecretString),
+    /// Delete it.
+    Clear,
+}
+
+/// The result of a sign-in step, for the web layer to apply. A user mistake arrives here
+/// as `outcome: Outcome::Refused(_)`, with the state it leaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginReport {
+    /// The state to keep in the session.
+    pub state: LoginState,
+    /// What to tell the user.
+    pub outcome: Outcome,
+    /// Issue a new session id (privilege changed).
+    pub renew_session: bool,
+    /// Delete the session.
+    pub end_session: bool,
+    /// The trusted-device cookie.
+    pub trusted_device_cookie: CookieUpdate,
+    /// Offer "name and trust this device" (after a 2FA sign-in, when policy and cap allow).
+    pub offer_trust: bool,
+}
+
+impl LoginReport {
+    /// A refusal that changes nothing: the state stays as it was.
+    pub fn refused(state: &LoginState, refusal: Refusal) -> Self {
+        Self {
+            state: state.clone(),
+            outcome: Outcome::Refused(refusal),
+            renew_session: false,
+            end_session: false,
+            trusted_device_cookie: CookieUpdate::Keep,
+            offer_trust: false,
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Checking a factor during sign-in: TOTP codes, recovery codes, trusted-device cookies,
+//! and whether a user has a factor at all. Shared by the sign-in flow and by factor
+//! management, so neither has to construct the other.
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use super::Context;
+use super::report::CookieUpdate;
+use crate::error::ServiceResult;
+use crate::machine::{FactorVerdict, TrustedDeviceVerdict};
+use crate::model::{AuditKind, FactorKind, RequestContext, TotpCode, User, UserId};
+use crate::secret::SecretString;
+use crate::tokens::{TrustedDeviceToken, TrustedTokenMatch};
+use crate::totp;
+
+impl Context {
+    /// Whether the user has a confirmed factor the policy lets them use.
+    pub(crate) async fn has_factor(&self, user: &User) -> ServiceResult<bool> {
+        if self.policy.allow_totp(user)
+            && self
+                .ports
+                .factors
+                .totp_devices(user.id)
+                .await?
+                .iter()
+                .any(|d| d.confirmed)
+        {
+            return Ok(true);
+        }
+        Ok(self.policy.allow_passkeys(user)
+            && !self
+                .ports
+                .factors
+                .webauthn_credentials(user.id)
+                .await?
+                .is_empty())
+    }
+
+    /// Verifies a code against the user's confirmed device, consuming its step.
+    pub(crate) async fn verify_totp(
+        &self,
+        user: &User,
+        code: &TotpCode,
+    ) -> ServiceResult<FactorVerdict> {
+        if !self.policy.allow_totp(user) {
+            return Ok(FactorVerdict::Rejected);
+        }
+        let now = self.now();
+        for device in self
+            .ports
+            .factors
+            .totp_devices(user.id)
+            .await?
+            .into_iter()
+            .filter(|d| d.confirmed)
+        {
+            let secret = match self.secret_box.open(user.id, &device.encrypted_secret) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(user = %user.id, device = device.id, error = %e, "a TOTP secret does not decrypt");
+                    continue;
+                }
+            };
+            if let Some(step) = totp::matching_step(secret.expose(), &self.settings.totp, code, now)
+            {
+                return Ok(
+                    if self
+                        .ports
+                        .factors
+                        .advance_totp_step(device.id, step)
+                        .await?
+                    {
+                        FactorVerdict::Accepted(FactorKind::Totp)
+                    } else {
+                        FactorVerdict::Replayed
+                    },
+                );
+            }
+        }
+        Ok(FactorVerdict::Rejected)
+    }
+
+    /// Keyed SHA-256 of a normalised recovery code, bound to the user.
+    pub(crate) fn recovery_hash(&self, user: UserId, code: &str) -> Vec<u8> {
+        let normal: String = code
+            .chars()
+            .filter(|ch| ch.is_ascii_alphanumeric())
+            .map(|ch| ch.to_ascii_uppercase())
+            .collect();
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.recovery_key).expect("any key length");
+        mac.update(format!("{user}:{normal}").as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Checks a trusted-device cookie for `user`, rotating its key on success and
+    /// revoking the device when a superseded key is presented.
+    pub(crate) async fn check_trusted_device(
+        &self,
+        user: &User,
+        value: &SecretString,
+        ctx: &RequestContext,
+    ) -> ServiceResult<(TrustedDeviceVerdict, CookieUpdate)> {
+        let Some(token) = TrustedDeviceToken::parse(value.expose()) else {
+            return Ok((TrustedDeviceVerdict::Rejected, CookieUpdate::Clear));
+        };
+        let Some(device) = self.ports.trusted_devices.find(token.id()).await? else {
+            return Ok((TrustedDeviceVerdict::Rejected, CookieUpdate::Clear));
+        };
+        if device.user_id != user.id {
+            // Another account's device on a shared browser: leave its cookie alone.
+            return Ok((TrustedDeviceVerdict::Rejected, CookieUpdate::Keep));
+        }
+        let now = self.now();
+        if now - device.last_used_at > self.settings.trusted_device_lifetime {
+            self.ports
+                .trusted_devices
+                .delete(user.id, &device.id)
+                .await?;
+            return Ok((TrustedDeviceVerdict::Rejected, CookieUpdate::Clear));
+        }
+        match token.matches(&device) {
+            TrustedTokenMatch::Current => {
+                let next = token.rotated(self.ports.random.as_ref());
+                let rotated = self
+                    .ports
+                    .trusted_devices
+                    .rotate(
+                        &device.id,
+                        &device.key_hash,
+                        next.key_hash(),
+                        now,
+                        Some(ctx.ip),
+                        &ctx.user_agent,
+                    )
+                    .await?;
+                if rotated {
+                    Ok((
+                        TrustedDeviceVerdict::Accepted,
+                        CookieUpdate::Set(next.cookie_value()),
+                    ))
+                } else {
+                    // Another request rotated it first: this value is now superseded.
+                    Ok((TrustedDeviceVerdict::Rejected, CookieUpdate::Clear))
+                }
+            }
+            TrustedTokenMatch::Superseded => {
+                self.ports
+                    .trusted_devices
+                    .delete(user.id, &device.id)
+                    .await?;
+                self.audit(
+                    AuditKind::TrustedDeviceRemoved,
+                    Some(user.id),
+                    None,
+                    ctx,
+                    Some("superseded cookie".into()),
+                )
+                .await;
+                Ok((TrustedDeviceVerdict::Superseded, CookieUpdate::Clear))
+            }
+            TrustedTokenMatch::Unknown => Ok((TrustedDeviceVerdict::Rejected, CookieUpdate::Clear)),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The services over in-memory adapters: every flow end to end, one module per flow,
+//! one test binary.
+
+mod admin;
+mod links;
+mod lockout;
+mod microsoft;
+mod password;
+mod second_factor;
+mod sessions;
+mod trusted_devices;
+mod world;

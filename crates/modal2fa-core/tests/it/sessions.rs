@@ -1,0 +1,76 @@
+//! Server-side sessions: hashed ids, timeouts, renewal.
+
+use modal2fa_core::machine::LoginState;
+use time::Duration;
+
+use crate::world::*;
+
+#[tokio::test]
+async fn sessions_store_only_a_hash_and_end_after_idle_and_absolute_timeouts() {
+    let w = world();
+    w.user("alice").await;
+    let r = w
+        .password(&LoginState::Anonymous, "alice", PASSWORD, None)
+        .await;
+    let id = w.auth.sessions.create(&r.state, &ctx()).await.unwrap();
+    assert!(id.expose().len() >= 43, "256-bit id");
+    assert!(
+        w.mem
+            .sessions
+            .has_hash(&modal2fa_core::services::SessionService::id_hash(&id))
+    );
+    assert!(!w.mem.sessions.has_hash(id.expose()));
+    let loaded = w.auth.sessions.load(&id).await.unwrap().unwrap();
+    assert_eq!(loaded.state, r.state);
+    // Active use keeps it alive past the idle timeout...
+    let mut record = loaded.record;
+    for _ in 0..30 {
+        w.mem.clock.advance(Duration::minutes(20));
+        let s = w
+            .auth
+            .sessions
+            .load(&id)
+            .await
+            .unwrap()
+            .expect("still alive");
+        w.auth
+            .sessions
+            .update(&id, &s.record, &s.state, &ctx())
+            .await
+            .unwrap();
+        record = s.record;
+    }
+    // ...but not past the absolute one (12 h).
+    w.mem.clock.advance(Duration::hours(3));
+    assert!(
+        w.auth.sessions.load(&id).await.unwrap().is_none(),
+        "{record:?}"
+    );
+    let id2 = w.auth.sessions.create(&r.state, &ctx()).await.unwrap();
+    w.mem.clock.advance(Duration::minutes(31));
+    assert!(
+        w.auth.sessions.load(&id2).await.unwrap().is_none(),
+        "idle timeout"
+    );
+}
+
+#[tokio::test]
+async fn renewing_a_session_gives_a_new_id_and_kills_the_old_one() {
+    let w = world();
+    let id = w
+        .auth
+        .sessions
+        .create(&LoginState::Anonymous, &ctx())
+        .await
+        .unwrap();
+    let old = w.auth.sessions.load(&id).await.unwrap().unwrap();
+    let new = w
+        .auth
+        .sessions
+        .renew(Some((&id, &old.record)), &LoginState::Anonymous, &ctx())
+        .await
+        .unwrap();
+    assert_ne!(new, id);
+    assert!(w.auth.sessions.load(&id).await.unwrap().is_none());
+    assert!(w.auth.sessions.load(&new).await.unwrap().is_some());
+}

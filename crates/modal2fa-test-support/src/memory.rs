@@ -6,14 +6,14 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use modal2fa_core::lockout::{self, LockoutRule};
+use modal2fa_core::lockout::{self, LockoutEntry, LockoutKey, LockoutRule};
 use modal2fa_core::model::{
-    AuditEvent, Email, LockoutEntry, LockoutKey, NewUser, NewWebAuthnCredential, Page,
-    SessionRecord, TotpDevice, TrustedDevice, User, UserId, Username, WebAuthnCredential,
+    AuditEvent, Email, NewUser, NewWebAuthnCredential, Page, SessionRecord, TotpDevice,
+    TrustedDevice, User, UserId, Username, WebAuthnCredential,
 };
 use modal2fa_core::ports::{
-    AuditLog, FactorStore, LockoutStore, Notification, Notifier, PortError, PortResult,
-    SessionStore, TrustedDeviceStore, UserStore,
+    AuditLog, ConflictKind, FactorStore, LockoutStore, Notification, Notifier, PortError,
+    PortResult, SessionStore, TrustedDeviceStore, UserStore,
 };
 use time::OffsetDateTime;
 
@@ -75,10 +75,7 @@ impl UserStore for MemoryUsers {
             .iter()
             .any(|u| u.username.canonical() == user.username.canonical())
         {
-            return Err(PortError::Conflict(format!(
-                "username {} exists",
-                user.username
-            )));
+            return Err(PortError::Conflict(ConflictKind::Username));
         }
         g.0 += 1;
         let created = User {
@@ -107,10 +104,7 @@ impl UserStore for MemoryUsers {
             .iter()
             .any(|u| u.id != user.id && u.username.canonical() == user.username.canonical())
         {
-            return Err(PortError::Conflict(format!(
-                "username {} exists",
-                user.username
-            )));
+            return Err(PortError::Conflict(ConflictKind::Username));
         }
         let slot =
             g.1.iter_mut()
@@ -255,9 +249,7 @@ impl FactorStore for MemoryFactors {
             .iter()
             .any(|x| x.credential_id == c.credential_id)
         {
-            return Err(PortError::Conflict(
-                "credential id already registered".into(),
-            ));
+            return Err(PortError::Conflict(ConflictKind::WebAuthnCredential));
         }
         g.next_id += 1;
         let stored = WebAuthnCredential {
@@ -385,7 +377,7 @@ impl TrustedDeviceStore for MemoryTrustedDevices {
     async fn insert(&self, device: TrustedDevice) -> PortResult<()> {
         let mut g = self.0.lock().unwrap();
         if g.iter().any(|d| d.id == device.id) {
-            return Err(PortError::Conflict("trusted device id exists".into()));
+            return Err(PortError::Conflict(ConflictKind::TrustedDevice));
         }
         g.push(device);
         Ok(())
@@ -437,30 +429,25 @@ impl LockoutStore for MemoryLockout {
     async fn get(&self, key: &LockoutKey) -> PortResult<Option<LockoutEntry>> {
         Ok(self.0.lock().unwrap().get(key).cloned())
     }
+    async fn get_many(&self, keys: &[&LockoutKey]) -> PortResult<Vec<LockoutEntry>> {
+        let g = self.0.lock().unwrap();
+        Ok(keys.iter().filter_map(|k| g.get(*k).cloned()).collect())
+    }
+    /// Under the mutex the stored entry is always the one `seen` should be; applying the
+    /// failure to it is the compare-and-set that never loses.
     async fn record_failure(
         &self,
         key: &LockoutKey,
+        _seen: Option<&LockoutEntry>,
         now: OffsetDateTime,
         rule: LockoutRule,
     ) -> PortResult<LockoutEntry> {
         let mut g = self.0.lock().unwrap();
-        let next = lockout::apply_failure(g.get(key), key, now, rule);
+        let previous = g.get(key).cloned();
+        let mut next = lockout::apply_failure(previous.as_ref(), key, now, rule);
+        next.revision = previous.map_or(1, |p| p.revision + 1);
         g.insert(key.clone(), next.clone());
         Ok(next)
-    }
-    async fn record_first_failure(
-        &self,
-        key: &LockoutKey,
-        now: OffsetDateTime,
-        rule: LockoutRule,
-    ) -> PortResult<Option<LockoutEntry>> {
-        let mut g = self.0.lock().unwrap();
-        if g.contains_key(key) {
-            return Ok(None);
-        }
-        let next = lockout::apply_failure(None, key, now, rule);
-        g.insert(key.clone(), next.clone());
-        Ok(Some(next))
     }
     async fn clear(&self, key: &LockoutKey) -> PortResult<bool> {
         Ok(self.0.lock().unwrap().remove(key).is_some())

@@ -2,7 +2,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use modal2fa_core::model::{NewWebAuthnCredential, UserId};
-use modal2fa_core::ports::{FactorStore, PortError};
+use modal2fa_core::ports::{ConflictKind, FactorStore, PortError};
 
 use super::{NOW, case, e, ensure, run_cases};
 
@@ -237,7 +237,7 @@ async fn webauthn_lifecycle(s: S) -> Result<(), String> {
 async fn webauthn_unique(s: S) -> Result<(), String> {
     s.add_webauthn(cred(1, b"same")).await.map_err(e)?;
     match s.add_webauthn(cred(2, b"same")).await {
-        Err(PortError::Conflict(_)) => Ok(()),
+        Err(PortError::Conflict(ConflictKind::WebAuthnCredential)) => Ok(()),
         other => Err(format!("expected a conflict, got {other:?}")),
     }
 }

@@ -1,8 +1,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use modal2fa_core::lockout::{LockStatus, LockoutSettings, status};
-use modal2fa_core::model::{LockoutKey, Page};
+use modal2fa_core::lockout::{LockStatus, LockoutEntry, LockoutKey, LockoutSettings, status};
+use modal2fa_core::model::Page;
 use modal2fa_core::ports::LockoutStore;
 use time::Duration;
 
@@ -33,12 +33,16 @@ where
                 get_many_returns_existing_entries
             ),
             case!(
-                "a first failure is stored by insert only when the key has no entry",
-                first_failure_inserts_only_when_absent
+                "a failure counted on a stale read still counts on top of the stored entry",
+                stale_reads_still_count
+            ),
+            case!(
+                "every stored write changes the revision",
+                revisions_change_with_every_write
             ),
             case!("clearing removes the entry and lifts the lock", clear_lifts),
             case!(
-                "50 concurrent failures, first-failure inserts among them, count exactly 50 and lock once",
+                "50 concurrent failures from stale and absent reads count exactly 50 and lock once",
                 concurrent_failures
             ),
             case!("entries list newest first, in pages", list_pages),
@@ -55,15 +59,23 @@ async fn accumulate_and_lock(s: S) -> Result<(), String> {
     let settings = LockoutSettings::default();
     let key = user("alice");
     let rule = settings.rule_for(&key);
+    let mut seen: Option<LockoutEntry> = None;
     for i in 1..=9 {
-        let entry = s.record_failure(&key, NOW, rule).await.map_err(e)?;
+        let entry = s
+            .record_failure(&key, seen.as_ref(), NOW, rule)
+            .await
+            .map_err(e)?;
         ensure!(entry.failures == i, "failure {i}: {entry:?}");
+        seen = Some(entry);
     }
     let other = LockoutKey::Ip("192.0.2.1".into());
-    s.record_failure(&other, NOW, settings.rule_for(&other))
+    s.record_failure(&other, None, NOW, settings.rule_for(&other))
         .await
         .map_err(e)?;
-    let tenth = s.record_failure(&key, NOW, rule).await.map_err(e)?;
+    let tenth = s
+        .record_failure(&key, seen.as_ref(), NOW, rule)
+        .await
+        .map_err(e)?;
     ensure!(
         status(Some(&tenth), NOW)
             == LockStatus::Locked {
@@ -87,7 +99,7 @@ async fn get_many_returns_existing_entries(s: S) -> Result<(), String> {
     let absent = user("nobody");
     let unrelated = user("dave");
     for key in [&carol, &ip, &ip, &unrelated] {
-        s.record_failure(key, NOW, settings.rule_for(key))
+        s.record_failure(key, None, NOW, settings.rule_for(key))
             .await
             .map_err(e)?;
     }
@@ -105,39 +117,51 @@ async fn get_many_returns_existing_entries(s: S) -> Result<(), String> {
     Ok(())
 }
 
-async fn first_failure_inserts_only_when_absent(s: S) -> Result<(), String> {
-    let settings = LockoutSettings::default();
-    let fresh = user("erin");
-    let rule = settings.rule_for(&fresh);
-    // A store may always decline (the default); one that accepts stores one failure.
-    if let Some(entry) = s.record_first_failure(&fresh, NOW, rule).await.map_err(e)? {
-        ensure!(
-            entry.failures == 1 && entry.key == fresh,
-            "one failure: {entry:?}"
-        );
-        let stored = s.get(&fresh).await.map_err(e)?;
-        ensure!(stored == Some(entry), "stored as returned: {stored:?}");
-    } else {
-        s.record_failure(&fresh, NOW, rule).await.map_err(e)?;
-    }
-    let before = s.get(&fresh).await.map_err(e)?;
+async fn stale_reads_still_count(s: S) -> Result<(), String> {
+    let key = user("erin");
+    let rule = LockoutSettings::default().rule_for(&key);
+    let first = s.record_failure(&key, None, NOW, rule).await.map_err(e)?;
+    ensure!(first.failures == 1, "first: {first:?}");
+    // Another writer counts meanwhile; this caller still holds the first read.
+    s.record_failure(&key, Some(&first), NOW, rule)
+        .await
+        .map_err(e)?;
+    let third = s
+        .record_failure(&key, Some(&first), NOW, rule)
+        .await
+        .map_err(e)?;
     ensure!(
-        s.record_first_failure(&fresh, NOW, rule)
-            .await
-            .map_err(e)?
-            .is_none(),
-        "a key with an entry is declined"
+        third.failures == 3,
+        "counted on top of the stored entry: {third:?}"
     );
+    // A caller that read no entry while one exists is counted on top of it too.
+    let fourth = s.record_failure(&key, None, NOW, rule).await.map_err(e)?;
     ensure!(
-        s.get(&fresh).await.map_err(e)? == before,
-        "and its entry is unchanged"
+        fourth.failures == 4,
+        "absent read, existing entry: {fourth:?}"
     );
+    let stored = s.get(&key).await.map_err(e)?;
+    ensure!(stored == Some(fourth), "stored as returned: {stored:?}");
+    Ok(())
+}
+
+async fn revisions_change_with_every_write(s: S) -> Result<(), String> {
+    let key = user("frank");
+    let rule = LockoutSettings::default().rule_for(&key);
+    let a = s.record_failure(&key, None, NOW, rule).await.map_err(e)?;
+    let b = s
+        .record_failure(&key, Some(&a), NOW, rule)
+        .await
+        .map_err(e)?;
+    ensure!(a.revision != b.revision, "{a:?} then {b:?}");
+    let read = s.get(&key).await.map_err(e)?.ok_or("missing")?;
+    ensure!(read.revision == b.revision, "read {read:?}, wrote {b:?}");
     Ok(())
 }
 
 async fn clear_lifts(s: S) -> Result<(), String> {
     let key = user("bob");
-    s.record_failure(&key, NOW, LockoutSettings::default().rule_for(&key))
+    s.record_failure(&key, None, NOW, LockoutSettings::default().rule_for(&key))
         .await
         .map_err(e)?;
     ensure!(s.clear(&key).await.map_err(e)?, "clear existing");
@@ -153,22 +177,19 @@ async fn concurrent_failures(s: S) -> Result<(), String> {
         ..Default::default()
     };
     let rule = settings.rule_for(&key);
-    // Half go the way the login service goes for a key it saw without a counter: a first
-    // failure by insert, falling back to the read-and-compare-and-set when declined.
-    let tasks: Vec<_> = (0..50)
+    // Half read no entry (the way a first failure goes); half hold a read that another
+    // writer has already overtaken.
+    let early = s.record_failure(&key, None, NOW, rule).await.map_err(e)?;
+    let tasks: Vec<_> = (1..50)
         .map(|i| {
-            let (s, key) = (s.clone(), key.clone());
+            let (s, key, early) = (s.clone(), key.clone(), early.clone());
             tokio::spawn(async move {
-                if i % 2 == 0
-                    && let Some(entry) = s.record_first_failure(&key, NOW, rule).await?
-                {
-                    return Ok(entry);
-                }
-                s.record_failure(&key, NOW, rule).await
+                let seen = (i % 2 == 0).then_some(&early);
+                s.record_failure(&key, seen, NOW, rule).await
             })
         })
         .collect();
-    let mut seen = Vec::new();
+    let mut seen = vec![early.failures];
     for t in tasks {
         seen.push(t.await.map_err(e)?.map_err(e)?.failures);
     }
@@ -196,6 +217,7 @@ async fn list_pages(s: S) -> Result<(), String> {
         let key = user(name);
         s.record_failure(
             &key,
+            None,
             NOW + Duration::seconds(i as i64),
             settings.rule_for(&key),
         )
@@ -228,10 +250,10 @@ async fn purge_stale(s: S) -> Result<(), String> {
     let recent = user("recent");
     let locked = user("locked");
     let old = NOW - Duration::days(2);
-    s.record_failure(&stale, old, settings.rule_for(&stale))
+    s.record_failure(&stale, None, old, settings.rule_for(&stale))
         .await
         .map_err(e)?;
-    s.record_failure(&recent, NOW, settings.rule_for(&recent))
+    s.record_failure(&recent, None, NOW, settings.rule_for(&recent))
         .await
         .map_err(e)?;
     let long_lock = LockoutSettings {
@@ -240,7 +262,7 @@ async fn purge_stale(s: S) -> Result<(), String> {
         max_lockout_seconds: 7 * 86_400,
         ..Default::default()
     };
-    s.record_failure(&locked, old, long_lock.rule_for(&locked))
+    s.record_failure(&locked, None, old, long_lock.rule_for(&locked))
         .await
         .map_err(e)?;
     let removed = s

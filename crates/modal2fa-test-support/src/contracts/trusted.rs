@@ -2,7 +2,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use modal2fa_core::model::{TrustedDevice, UserId};
-use modal2fa_core::ports::{PortError, TrustedDeviceStore};
+use modal2fa_core::ports::{ConflictKind, PortError, TrustedDeviceStore};
 use time::Duration;
 
 use super::{NOW, case, e, ensure, run_cases};
@@ -71,7 +71,7 @@ async fn read_back_ordered(s: S) -> Result<(), String> {
 async fn duplicate_conflict(s: S) -> Result<(), String> {
     s.insert(device("x", 1, 0)).await.map_err(e)?;
     match s.insert(device("x", 2, 0)).await {
-        Err(PortError::Conflict(_)) => Ok(()),
+        Err(PortError::Conflict(ConflictKind::TrustedDevice)) => Ok(()),
         other => Err(format!("expected a conflict, got {other:?}")),
     }
 }

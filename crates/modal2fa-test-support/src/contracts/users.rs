@@ -2,7 +2,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use modal2fa_core::model::{Email, NewUser, Page, User, Username};
-use modal2fa_core::ports::{PortError, UserStore};
+use modal2fa_core::ports::{ConflictKind, PortError, UserStore};
 
 use super::{NOW, case, e, ensure, run_cases};
 
@@ -105,7 +105,7 @@ async fn lookups_ignore_case(s: S) -> Result<(), String> {
 async fn duplicate_is_conflict(s: S) -> Result<(), String> {
     s.create(new_user("carol")).await.map_err(e)?;
     match s.create(new_user("CAROL")).await {
-        Err(PortError::Conflict(_)) => Ok(()),
+        Err(PortError::Conflict(ConflictKind::Username)) => Ok(()),
         other => Err(format!("expected a conflict, got {other:?}")),
     }
 }

@@ -1,17 +1,15 @@
 #![doc = include_str!("../README.md")]
 
-mod direct;
 pub mod entities;
 mod stores;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use modal2fa_core::ports::{PortError, PortResult};
+use modal2fa_core::ports::{ConflictKind, PortError, PortResult};
 use modal2fa_migration::{Migrator, MigratorTrait};
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr, SqlErr,
-};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr, SqlErr};
 use time::OffsetDateTime;
 
 pub use sea_orm;
@@ -20,108 +18,87 @@ pub use sea_orm;
 /// devices, lockout, sessions and the audit log. Cheap to clone (the pool is shared).
 #[derive(Clone, Debug)]
 pub struct SeaOrmStore {
-    /// The sqlx pool: migrations, and the host's own use through [`SeaOrmStore::connection`].
     db: DatabaseConnection,
-    /// Where the store's own statements run: the pool, or the direct SQLite connection.
-    q: DatabaseConnection,
-    direct: Option<direct::DirectSqlite>,
+    statements: Arc<AtomicU64>,
 }
 
-/// A transaction on whichever connection the store's statements use.
-pub(crate) enum Txn {
-    Pool(sea_orm::DatabaseTransaction),
-    Direct(direct::DirectTransaction),
+/// How [`SeaOrmStore::connect_with`] sizes and times its pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Most connections open at once (at least 1).
+    pub max_connections: u32,
+    /// How long a statement waits for a free (or new) connection before the store answers
+    /// [`PortError::Unavailable`]: what bounds a request's wait while the database is down.
+    pub acquire_timeout: Duration,
+    /// How long opening one connection may take.
+    pub connect_timeout: Duration,
 }
 
-impl Txn {
-    pub(crate) async fn commit(self) -> PortResult<()> {
-        match self {
-            Txn::Pool(t) => t.commit().await.map_err(map_err),
-            Txn::Direct(t) => t.commit().map_err(map_err),
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(3),
+            connect_timeout: Duration::from_secs(3),
         }
     }
 }
-
-/// Runs `$body` with `$c` bound to the transaction's connection, whatever its type.
-macro_rules! in_txn {
-    ($txn:expr, |$c:ident| $body:expr) => {
-        match &$txn {
-            $crate::Txn::Pool($c) => $body,
-            $crate::Txn::Direct(t) => {
-                let $c = t.conn();
-                $body
-            }
-        }
-    };
-}
-pub(crate) use in_txn;
 
 impl SeaOrmStore {
     /// Wraps an existing connection (a host application's pool, say). Every statement goes
     /// through it.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self {
-            q: db.clone(),
-            db,
-            direct: None,
-        }
+        Self::counting(db)
     }
 
-    pub(crate) async fn begin(&self) -> PortResult<Txn> {
-        use sea_orm::TransactionTrait;
-        match &self.direct {
-            Some(d) => d.transaction().map(Txn::Direct).map_err(map_err),
-            None => self.db.begin().await.map(Txn::Pool).map_err(map_err),
-        }
+    fn counting(mut db: DatabaseConnection) -> Self {
+        let statements = Arc::new(AtomicU64::new(0));
+        let counter = statements.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        Self { db, statements }
     }
 
-    /// Whether the store's statements run on the direct SQLite connection (see
-    /// [`SeaOrmStore::connect`]).
-    pub fn is_direct_sqlite(&self) -> bool {
-        self.direct.is_some()
-    }
-
-    /// How many statements the direct SQLite connection has run since [`connect`], or
-    /// `None` when the store is not on that path. A cheap counter, for metrics and for
-    /// tests that hold a request to its number of round trips.
-    ///
-    /// [`connect`]: SeaOrmStore::connect
-    pub fn statements_run(&self) -> Option<u64> {
-        self.direct.as_ref().map(|d| d.statements_run())
+    /// How many statements the store has run since it was created: a cheap counter, for
+    /// metrics and for tests that hold a request to its number of round trips.
+    pub fn statements_run(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// Connects to `url` (`sqlite://file.db?mode=rwc`, `postgres://…`, `mysql://…`) with a
-    /// pool of at most `max_connections`. SQLite files are switched to WAL journaling so
-    /// readers never wait for the writer.
-    ///
-    /// For a SQLite *file*, the store's own statements then run on one direct connection on
-    /// the calling task instead of through sqlx's per-connection worker thread (a thread
-    /// hand-off per statement costs more than the statement); SeaORM still builds them. The
-    /// pool stays for [`SeaOrmStore::migrate`] and [`SeaOrmStore::connection`]. A write
-    /// that finds another process holding the file's write lock waits up to 5 s on its
-    /// thread, as SQLite does.
+    /// pool of at most `max_connections` and the default timeouts ([`PoolOptions`]).
     pub async fn connect(url: &str, max_connections: u32) -> PortResult<Self> {
+        Self::connect_with(
+            url,
+            PoolOptions {
+                max_connections,
+                ..PoolOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// Connects with explicit pool options. SQLite files are switched to WAL journaling
+    /// (readers never wait for the writer) with `synchronous = NORMAL` on every pooled
+    /// connection.
+    pub async fn connect_with(url: &str, options: PoolOptions) -> PortResult<Self> {
         let mut opts = ConnectOptions::new(url.to_owned());
-        opts.max_connections(max_connections.max(1))
+        opts.max_connections(options.max_connections.max(1))
             .min_connections(1)
-            .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(30))
+            .connect_timeout(options.connect_timeout)
+            .acquire_timeout(options.acquire_timeout)
             .sqlx_logging(false);
+        let is_sqlite_file = url.starts_with("sqlite:") && !url.contains(":memory:");
+        if is_sqlite_file {
+            opts.map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+            });
+        }
         let db = Database::connect(opts).await.map_err(map_err)?;
-        if db.get_database_backend() == DatabaseBackend::Sqlite && !url.contains(":memory:") {
-            db.execute_unprepared("PRAGMA journal_mode=WAL")
-                .await
-                .map_err(map_err)?;
-        }
-        let mut store = Self::new(db);
-        if store.db.get_database_backend() == DatabaseBackend::Sqlite
-            && let Some((path, create)) = direct::sqlite_file(url)
-        {
-            let d = direct::DirectSqlite::open(&path, create).map_err(map_err)?;
-            store.q = d.shared();
-            store.direct = Some(d);
-        }
-        Ok(store)
+        Ok(Self::counting(db))
     }
 
     /// Applies pending migrations (idempotent).
@@ -129,10 +106,7 @@ impl SeaOrmStore {
         Migrator::up(&self.db, None).await.map_err(map_err)
     }
 
-    /// The sqlx connection pool (for migrations and the host's own queries; on a SQLite
-    /// file the store's statements use its direct connection instead). On a SQLite file,
-    /// do not keep a write transaction of this pool open while awaiting the store: the
-    /// store's next write would wait for SQLite's file lock (up to 5 s) on its thread.
+    /// The connection pool (for the host's own queries).
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
     }
@@ -143,20 +117,48 @@ impl SeaOrmStore {
     }
 }
 
-/// Maps a database error to the core's port error: a unique violation is a conflict, a
-/// connection failure is "unavailable", anything else is unexpected.
+/// Maps a database error to the core's port error: a unique violation is a conflict (of
+/// a kind the caller names with [`conflict_on`]; unattributed here), a connection failure
+/// or a pool timeout is "unavailable", anything else is unexpected. No driver text is
+/// kept outside the boxed source, which only logs see.
 pub fn map_err(e: DbErr) -> PortError {
-    if let Some(SqlErr::UniqueConstraintViolation(what)) = e.sql_err() {
-        return PortError::Conflict(what);
+    if let Some(SqlErr::UniqueConstraintViolation(_)) = e.sql_err() {
+        return PortError::Conflict(ConflictKind::Other);
     }
-    if let DbErr::Custom(m) = &e
-        && let Some(what) = m.strip_prefix(direct::UNIQUE_VIOLATION)
-    {
-        return PortError::Conflict(what.to_owned());
+    if is_unavailable(&e) {
+        return PortError::Unavailable(Box::new(e));
     }
-    match e {
-        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => PortError::Unavailable(Box::new(e)),
-        other => PortError::Unexpected(Box::new(other)),
+    PortError::Unexpected(Box::new(e))
+}
+
+/// [`map_err`], naming the uniqueness rule the statement can break.
+pub(crate) fn conflict_on(kind: ConflictKind) -> impl Fn(DbErr) -> PortError {
+    move |e| match map_err(e) {
+        PortError::Conflict(_) => PortError::Conflict(kind),
+        other => other,
+    }
+}
+
+/// Whether the database could not be reached (or the pool had no connection in time),
+/// as opposed to refusing a statement.
+fn is_unavailable(e: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    let runtime = match e {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Exec(r) | DbErr::Query(r) => r,
+        _ => return false,
+    };
+    match runtime {
+        RuntimeErr::SqlxError(s) => matches!(
+            s.as_ref(),
+            Sqlx::Io(_)
+                | Sqlx::Tls(_)
+                | Sqlx::PoolTimedOut
+                | Sqlx::PoolClosed
+                | Sqlx::WorkerCrashed
+                | Sqlx::Protocol(_)
+        ),
+        _ => false,
     }
 }
 

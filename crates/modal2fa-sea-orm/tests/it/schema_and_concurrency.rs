@@ -1,13 +1,11 @@
 //! Migrations, the entity/schema match, error mapping, and atomicity across two
 //! independent connection pools — on every backend this run can reach.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{Backend, TestDb, backends};
-use modal2fa_core::lockout::LockoutSettings;
-use modal2fa_core::model::{LockoutKey, TrustedDevice, UserId};
+use crate::common::{Backend, TestDb, backends};
+use modal2fa_core::lockout::{LockoutKey, LockoutSettings};
+use modal2fa_core::model::{TrustedDevice, UserId};
 use modal2fa_core::ports::{FactorStore, LockoutStore, PortError, TrustedDeviceStore};
 use modal2fa_migration::{MIGRATION_TABLE, Migrator, MigratorTrait, TABLES};
 use modal2fa_sea_orm::entities::*;
@@ -139,7 +137,9 @@ async fn fifty_concurrent_failures_through_two_pools_count_exactly_fifty_and_loc
         let tasks: Vec<_> = (0..50)
             .map(|i| {
                 let (store, key) = (pools[i % 2].clone(), key.clone());
-                tokio::spawn(async move { store.record_failure(&key, NOW, rule).await.unwrap() })
+                tokio::spawn(
+                    async move { store.record_failure(&key, None, NOW, rule).await.unwrap() },
+                )
             })
             .collect();
         for t in tasks {

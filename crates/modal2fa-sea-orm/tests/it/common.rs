@@ -2,8 +2,6 @@
 //! `MODAL2FA_TEST_POSTGRES_URL` / `MODAL2FA_TEST_MYSQL_URL` are set. Each test makes its
 //! own uniquely named database and drops it afterwards.
 
-#![allow(dead_code)]
-
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use modal2fa_migration::TABLES;
@@ -15,17 +13,14 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// One backend under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// A SQLite file through `SeaOrmStore::connect`: the direct connection.
+    /// A SQLite file through `SeaOrmStore::connect`.
     Sqlite,
-    /// The same, through a sqlx pool handed to `SeaOrmStore::new`.
-    SqliteViaSqlx,
     Postgres,
     MySql,
 }
 
 /// A fresh, migrated database that is removed by [`TestDb::drop_db`].
 pub struct TestDb {
-    pub backend: Backend,
     pub url: String,
     admin_url: Option<String>,
     name: String,
@@ -54,7 +49,7 @@ fn with_database(url: &str, name: &str) -> String {
 
 /// The backends this run can reach, saying which are skipped.
 pub fn backends() -> Vec<Backend> {
-    let mut out = vec![Backend::Sqlite, Backend::SqliteViaSqlx];
+    let mut out = vec![Backend::Sqlite];
     for (var, b) in [
         ("MODAL2FA_TEST_POSTGRES_URL", Backend::Postgres),
         ("MODAL2FA_TEST_MYSQL_URL", Backend::MySql),
@@ -72,10 +67,9 @@ impl TestDb {
     pub async fn create(backend: Backend) -> Self {
         let name = unique_name();
         let db = match backend {
-            Backend::Sqlite | Backend::SqliteViaSqlx => {
+            Backend::Sqlite => {
                 let path = std::env::temp_dir().join(format!("{name}.sqlite"));
                 Self {
-                    backend,
                     url: format!("sqlite://{}?mode=rwc", path.display()),
                     admin_url: None,
                     name,
@@ -98,7 +92,6 @@ impl TestDb {
                     .expect("create the test database");
                 admin.close().await.ok();
                 Self {
-                    backend,
                     url: with_database(&admin_url, &name),
                     admin_url: Some(admin_url),
                     name,
@@ -112,17 +105,7 @@ impl TestDb {
 
     /// A new pool on this database.
     pub async fn store(&self) -> SeaOrmStore {
-        let store = if self.backend == Backend::SqliteViaSqlx {
-            let pool = Database::connect(self.url.as_str()).await.expect("connect");
-            pool.execute_unprepared("PRAGMA journal_mode=WAL")
-                .await
-                .expect("WAL");
-            SeaOrmStore::new(pool)
-        } else {
-            SeaOrmStore::connect(&self.url, 8).await.expect("connect")
-        };
-        assert_eq!(store.is_direct_sqlite(), self.backend == Backend::Sqlite);
-        store
+        SeaOrmStore::connect(&self.url, 8).await.expect("connect")
     }
 
     /// A store on an emptied database (every table cleared).

@@ -1,11 +1,9 @@
 //! The core's services over the SeaORM store: password + TOTP sign-in, a trusted device,
 //! and lockout, on every backend this run can reach.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{TestDb, backends};
+use crate::common::{TestDb, backends};
 use modal2fa_core::machine::{LoginState, Outcome, Refusal};
 use modal2fa_core::model::{AuthMethod, RequestContext};
 use modal2fa_core::password::PasswordHashing;

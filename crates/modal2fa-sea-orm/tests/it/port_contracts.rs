@@ -1,11 +1,9 @@
 //! The SeaORM store passes every port contract of `modal2fa-test-support`, on SQLite always
 //! and on PostgreSQL and MySQL/MariaDB when their URLs are set.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{TestDb, backends};
+use crate::common::{TestDb, backends};
 use modal2fa_test_support::contracts::*;
 
 macro_rules! contract_test {

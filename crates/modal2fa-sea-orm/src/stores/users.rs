@@ -1,0 +1,198 @@
+//! [`UserStore`] over `modal2fa_users`.
+
+use async_trait::async_trait;
+use modal2fa_core::model::*;
+use modal2fa_core::ports::*;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use time::OffsetDateTime;
+
+use super::corrupt;
+use crate::entities::*;
+use crate::{SeaOrmStore, conflict_on, from_micros, map_err, to_micros};
+
+fn user_from(m: users::Model) -> PortResult<User> {
+    Ok(User {
+        id: UserId(m.id),
+        username: Username::parse(&m.username).map_err(|_| corrupt("username"))?,
+        email: m
+            .email
+            .as_deref()
+            .map(Email::parse)
+            .transpose()
+            .map_err(|_| corrupt("email"))?,
+        first_name: m.first_name,
+        last_name: m.last_name,
+        password_hash: m.password_hash,
+        is_active: m.is_active,
+        is_staff: m.is_staff,
+        is_superuser: m.is_superuser,
+        created_at: from_micros(m.created_at),
+        last_login: m.last_login.map(from_micros),
+        password_changed_at: m.password_changed_at.map(from_micros),
+    })
+}
+
+#[async_trait]
+impl UserStore for SeaOrmStore {
+    async fn find_by_id(&self, id: UserId) -> PortResult<Option<User>> {
+        users::Entity::find_by_id(id.0)
+            .one(&self.db)
+            .await
+            .map_err(map_err)?
+            .map(user_from)
+            .transpose()
+    }
+
+    async fn find_by_username(&self, username: &Username) -> PortResult<Option<User>> {
+        users::Entity::find()
+            .filter(users::Column::UsernameCanonical.eq(username.canonical()))
+            .one(&self.db)
+            .await
+            .map_err(map_err)?
+            .map(user_from)
+            .transpose()
+    }
+
+    async fn find_by_email(&self, email: &Email) -> PortResult<Vec<User>> {
+        users::Entity::find()
+            .filter(users::Column::EmailCanonical.eq(email.as_str().to_lowercase()))
+            .order_by_asc(users::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .map(user_from)
+            .collect()
+    }
+
+    async fn create(&self, u: NewUser) -> PortResult<User> {
+        let m = users::ActiveModel {
+            id: NotSet,
+            username: Set(u.username.to_string()),
+            username_canonical: Set(u.username.canonical()),
+            email_canonical: Set(u.email.as_ref().map(|e| e.as_str().to_lowercase())),
+            email: Set(u.email.map(String::from)),
+            first_name: Set(u.first_name),
+            last_name: Set(u.last_name),
+            password_hash: Set(u.password_hash),
+            is_active: Set(true),
+            is_staff: Set(u.is_staff),
+            is_superuser: Set(u.is_superuser),
+            created_at: Set(to_micros(u.created_at)),
+            last_login: Set(None),
+            password_changed_at: Set(u.password_changed_at.map(to_micros)),
+        }
+        .insert(&self.db)
+        .await
+        .map_err(conflict_on(ConflictKind::Username))?;
+        user_from(m)
+    }
+
+    async fn update(&self, u: &User) -> PortResult<()> {
+        let res = users::Entity::update_many()
+            .col_expr(users::Column::Username, Expr::value(u.username.to_string()))
+            .col_expr(
+                users::Column::UsernameCanonical,
+                Expr::value(u.username.canonical()),
+            )
+            .col_expr(
+                users::Column::Email,
+                Expr::value(u.email.as_ref().map(|e| e.to_string())),
+            )
+            .col_expr(
+                users::Column::EmailCanonical,
+                Expr::value(u.email.as_ref().map(|e| e.as_str().to_lowercase())),
+            )
+            .col_expr(users::Column::FirstName, Expr::value(u.first_name.clone()))
+            .col_expr(users::Column::LastName, Expr::value(u.last_name.clone()))
+            .col_expr(
+                users::Column::PasswordHash,
+                Expr::value(u.password_hash.clone()),
+            )
+            .col_expr(users::Column::IsActive, Expr::value(u.is_active))
+            .col_expr(users::Column::IsStaff, Expr::value(u.is_staff))
+            .col_expr(users::Column::IsSuperuser, Expr::value(u.is_superuser))
+            .col_expr(
+                users::Column::CreatedAt,
+                Expr::value(to_micros(u.created_at)),
+            )
+            .col_expr(
+                users::Column::LastLogin,
+                Expr::value(u.last_login.map(to_micros)),
+            )
+            .col_expr(
+                users::Column::PasswordChangedAt,
+                Expr::value(u.password_changed_at.map(to_micros)),
+            )
+            .filter(users::Column::Id.eq(u.id.0))
+            .exec(&self.db)
+            .await
+            .map_err(conflict_on(ConflictKind::Username))?;
+        if res.rows_affected == 0
+            && users::Entity::find_by_id(u.id.0)
+                .one(&self.db)
+                .await
+                .map_err(map_err)?
+                .is_none()
+        {
+            return Err(PortError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn record_login(&self, id: UserId, at: OffsetDateTime) -> PortResult<()> {
+        users::Entity::update_many()
+            .col_expr(users::Column::LastLogin, Expr::value(to_micros(at)))
+            .filter(users::Column::Id.eq(id.0))
+            .exec(&self.db)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn replace_password(
+        &self,
+        id: UserId,
+        expected: Option<&str>,
+        new_hash: &str,
+        at: OffsetDateTime,
+    ) -> PortResult<bool> {
+        let current = match expected {
+            Some(h) => users::Column::PasswordHash.eq(h),
+            None => users::Column::PasswordHash.is_null(),
+        };
+        let res = users::Entity::update_many()
+            .col_expr(
+                users::Column::PasswordHash,
+                Expr::value(new_hash.to_owned()),
+            )
+            .col_expr(users::Column::PasswordChangedAt, Expr::value(to_micros(at)))
+            .filter(users::Column::Id.eq(id.0))
+            .filter(current)
+            .exec(&self.db)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn list(&self, page: Page) -> PortResult<Vec<User>> {
+        users::Entity::find()
+            .order_by_asc(users::Column::Id)
+            .offset(page.offset)
+            .limit(page.limit)
+            .all(&self.db)
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .map(user_from)
+            .collect()
+    }
+
+    async fn count(&self) -> PortResult<u64> {
+        users::Entity::find().count(&self.db).await.map_err(map_err)
+    }
+}

@@ -1,0 +1,8 @@
+//! The SeaORM store's integration tests, one binary: every port contract on every
+//! reachable backend, schema and concurrency across two pools, and the core services
+//! signing in on a real database.
+
+mod common;
+mod port_contracts;
+mod schema_and_concurrency;
+mod sign_in_on_the_database;

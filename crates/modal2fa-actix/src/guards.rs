@@ -15,7 +15,6 @@ use modal2fa_core::model::{AuthMethod, User};
 use modal2fa_core::policy::AuthPolicy;
 
 use crate::Modal2faWeb;
-use crate::render::is_htmx;
 use crate::session::LOGIN_STATE;
 
 /// Why a guard refused: answered with a redirect to the right modal (or `HX-Redirect`).
@@ -62,18 +61,11 @@ fn target(web: &Modal2faWeb, req: &HttpRequest, route: &str) -> String {
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let encoded: String = next
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    let _ = is_htmx(req);
-    format!("{}?next={encoded}", web.settings().path(route))
+    format!(
+        "{}?next={}",
+        web.settings().path(route),
+        crate::respond::encode(next)
+    )
 }
 
 /// The signed-in user (any method). Pending (password-only) logins are not signed in.
@@ -97,18 +89,18 @@ async fn signed_in(req: HttpRequest) -> Result<(Modal2faWeb, SignedInUser), Guar
         .ok()
         .flatten()
         .unwrap_or_default();
-    let Some(s) = state.signed_in() else {
+    if state.signed_in().is_none() {
         return Err(GuardRejection::SignIn(target(&web, &req, "auth:login")));
-    };
-    match web.auth().ports().users.find_by_id(s.user_id).await {
-        Ok(Some(user)) if user.is_active => Ok((
+    }
+    match web.auth().login.signed_in_user(&state).await {
+        Ok((user, s)) => Ok((
             web,
             SignedInUser {
                 user,
                 method: s.method,
             },
         )),
-        _ => Err(GuardRejection::SignIn(target(&web, &req, "auth:login"))),
+        Err(_) => Err(GuardRejection::SignIn(target(&web, &req, "auth:login"))),
     }
 }
 

@@ -1,11 +1,21 @@
 #![doc = include_str!("../README.md")]
 
+mod account;
+mod copy;
 mod csrf;
+mod devices;
+mod error;
+mod extract;
 mod guards;
-mod handlers;
+mod layer;
+mod login;
+mod menu;
 mod qr;
 mod render;
+mod respond;
+mod second_factor;
 pub mod session;
+mod totp;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -15,16 +25,22 @@ use actix_session::SessionMiddleware;
 use actix_session::config::{CookieContentSecurity, PersistentSession, TtlExtensionPolicy};
 use actix_web::cookie::{Key, SameSite};
 use actix_web::middleware::DefaultHeaders;
-use actix_web::web;
+use actix_web::{HttpRequest, Route, guard, web};
 use modal2fa_core::Modal2fa;
+use modal2fa_core::machine::LoginState;
+use modal2fa_core::model::RequestContext;
 use modal2fa_core::secret::{KeyPurpose, Keys, ServerSecret};
 
 pub use csrf::Csrf;
+pub use error::{Shown, WebError};
+pub use extract::{Flow, NextQuery, Posted, TokenForm};
 pub use guards::{
     GuardRejection, ManageSecurity, ManageUsers, MethodSet, Permission, Permitted, RequireMethods,
     SecondFactorUser, SignedInUser, TwoFactorOnly,
 };
-pub use render::{ModalAppearance, RenderError};
+pub use layer::SessionLayer;
+pub use render::{Command, ModalAppearance, RenderError};
+pub use respond::Back;
 pub use session::PortSessionStore;
 
 /// Every route, by stable name (`auth:<name>`), with its path below the mount point.
@@ -176,17 +192,14 @@ impl Modal2faWeb {
         &self.0.settings
     }
 
-    /// The session middleware: server-side sessions through the core session port,
-    /// idle timeout renewed on every request, absolute timeout enforced by the store.
-    pub fn session_middleware(&self) -> SessionMiddleware<PortSessionStore> {
+    /// The session middleware: server-side sessions through the core session service,
+    /// the idle timeout kept by the store, the absolute timeout enforced on every load.
+    /// When the store cannot be reached it answers 503 with `Retry-After` (the
+    /// "temporarily unavailable" modal) instead of an opaque 500.
+    pub fn session_middleware(&self) -> SessionLayer {
         let core = self.0.auth.settings();
-        let ports = self.0.auth.ports();
-        let store = PortSessionStore::new(
-            ports.sessions.clone(),
-            ports.clock.clone(),
-            core.session.absolute_timeout,
-        );
-        SessionMiddleware::builder(store, self.0.cookie_key.clone())
+        let store = session::PortSessionStore::new(self.0.auth.sessions.clone());
+        let inner = SessionMiddleware::builder(store, self.0.cookie_key.clone())
             .cookie_name(self.0.settings.session_cookie_name().to_owned())
             .cookie_secure(self.0.settings.secure_cookies)
             .cookie_http_only(true)
@@ -194,13 +207,16 @@ impl Modal2faWeb {
             .cookie_path("/".to_owned())
             .cookie_content_security(CookieContentSecurity::Private)
             .session_lifecycle(
+                // The server ends idle sessions; the cookie lives as long as a session
+                // can, and is re-sent only when the session changes.
                 PersistentSession::default()
                     .session_ttl(actix_web::cookie::time::Duration::seconds(
-                        core.session.idle_timeout.whole_seconds(),
+                        core.session.absolute_timeout.whole_seconds(),
                     ))
-                    .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+                    .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
             )
-            .build()
+            .build();
+        SessionLayer::new(inner, self.clone())
     }
 
     /// Security headers for every response: a strict CSP (no inline scripts), no framing,
@@ -227,6 +243,7 @@ impl Modal2faWeb {
 
     /// Mounts every route under the mount point (`/auth` by default). Use with
     /// `App::new().wrap(web.session_middleware()).wrap(web.security_headers()).configure(|c| web.configure(c))`.
+    /// Every GET route answers HEAD too.
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(self.clone()));
         let mut scope = web::scope(&self.0.settings.mount);
@@ -235,7 +252,7 @@ impl Modal2faWeb {
             match self.0.overrides.get(*name) {
                 Some(route) => resource = resource.route(route()),
                 None => {
-                    for route in handlers::routes(name) {
+                    for route in routes(name) {
                         resource = resource.route(route);
                     }
                 }
@@ -243,6 +260,39 @@ impl Modal2faWeb {
             scope = scope.service(resource);
         }
         cfg.service(scope);
+    }
+
+    /// The request's context for the core: the client address resolved through the
+    /// configured proxies, the browser, the path.
+    pub fn request_context(&self, req: &HttpRequest) -> RequestContext {
+        let peer = req
+            .peer_addr()
+            .map(|a| a.ip())
+            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+        let xff: Vec<&[u8]> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .map(|v| v.as_bytes())
+            .collect();
+        let ip = self.auth().settings().client_ip.resolve(peer, &xff);
+        let ua = req
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        RequestContext::new(ip, ua, req.path())
+    }
+
+    /// A CSRF token for forms of a session in `state`.
+    pub fn csrf_token_for(&self, state: &LoginState) -> String {
+        self.0
+            .csrf
+            .token(self.auth().now(), state.signed_in().map(|s| s.user_id))
+    }
+
+    /// Where the embedded static files are served (`/auth/static/`).
+    pub fn static_base(&self) -> String {
+        format!("{}/static/", self.0.settings.mount.trim_end_matches('/'))
     }
 
     /// Renders one of your own page templates (from the template directory, or the
@@ -256,11 +306,45 @@ impl Modal2faWeb {
         title: &str,
         extra: &serde_json::Map<String, serde_json::Value>,
     ) -> actix_web::HttpResponse {
-        handlers::page(self, session, template, title, extra).await
+        menu::page(self, session, template, title, extra).await
     }
 
     /// The user menu for host pages (the same HTML as `GET /auth/menu/`).
     pub async fn user_menu_html(&self, session: &actix_session::Session) -> String {
-        handlers::menu_html(self, session).await
+        menu::html(self, session).await
+    }
+}
+
+/// A route that answers GET and HEAD (HTTP clients and uptime monitors expect HEAD
+/// wherever GET works); use it for your own pages too.
+pub fn get() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// The routes of a named resource.
+fn routes(name: &str) -> Vec<Route> {
+    let post = web::post;
+    match name {
+        "auth:login" => vec![get().to(login::get), post().to(login::post)],
+        "auth:auth_2fa" => vec![get().to(second_factor::get), post().to(second_factor::post)],
+        "auth:auth_2fa_cancel" => vec![post().to(second_factor::cancel)],
+        "auth:totp_setup" => vec![get().to(totp::get), post().to(totp::post)],
+        "auth:confirm_remember" => {
+            vec![get().to(devices::trust_get), post().to(devices::trust_post)]
+        }
+        "auth:user_devices" => vec![get().to(devices::list_get)],
+        "auth:remove_device" => vec![post().to(devices::remove_post)],
+        "auth:remove_2fa" => vec![
+            get().to(account::remove_2fa_get),
+            post().to(account::remove_2fa_post),
+        ],
+        "auth:change_password" => vec![
+            get().to(account::password_get),
+            post().to(account::password_post),
+        ],
+        "auth:logout" => vec![post().to(account::logout_post)],
+        "auth:user_menu" => vec![get().to(menu::get)],
+        "auth:static" => vec![get().to(menu::static_get)],
+        _ => vec![],
     }
 }

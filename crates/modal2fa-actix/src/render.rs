@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -119,14 +118,6 @@ pub fn command(req: &HttpRequest, cmd: Command, fallback: &str) -> HttpResponse 
     HttpResponse::SeeOther()
         .insert_header(("Location", to))
         .finish()
-}
-
-/// A plain-text 500 that says nothing about the cause (which is logged).
-pub fn opaque_error(cause: &dyn std::fmt::Display) -> HttpResponse {
-    tracing::error!(error = %cause, "request failed");
-    HttpResponse::build(StatusCode::INTERNAL_SERVER_ERROR)
-        .content_type("text/plain; charset=utf-8")
-        .body("Something went wrong. Please try again.")
 }
 
 /// `next` if it is a local path, else `fallback`: never an off-site redirect.

@@ -1,11 +1,17 @@
-//! actix-session bridged onto the core [`SessionStore`](modal2fa_core::ports::SessionStore)
-//! port: the browser holds a random 64-character key, the database only its SHA-256, with
-//! the user, method, IP, browser and expiry as columns so admins can list and end
-//! sessions. Sessions also end after the absolute timeout, however active.
+//! actix-session bridged onto the core session service: the browser holds a random
+//! 64-character key, the database only its SHA-256, with the user, method, IP, browser
+//! and expiry as columns so admins can list and end sessions. Sessions end after the idle
+//! timeout and after the absolute timeout, however active.
+//!
+//! Writes are kept to what changes: a request that changes the session's state writes it
+//! (which also slides its expiry); one that does not writes nothing, unless the session
+//! was last seen longer ago than a tenth of the idle timeout, when loading it marks it
+//! seen. So a burst of requests costs one read each, and the idle timeout is still kept
+//! to within a tenth of itself.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
+use actix_session::Session;
 use actix_session::storage::{
     LoadError, SaveError, SessionKey, SessionStore, UpdateError, generate_session_key,
 };
@@ -13,8 +19,8 @@ use actix_web::cookie::time::Duration as CookieDuration;
 use modal2fa_core::LoginState;
 use modal2fa_core::crypto::sha256_hex;
 use modal2fa_core::model::SessionRecord;
-use modal2fa_core::ports::{Clock, SessionStore as SessionPort};
-use time::{Duration, OffsetDateTime};
+use modal2fa_core::services::{SessionService, session_expiry};
+use time::OffsetDateTime;
 
 /// The session entry holding the [`LoginState`].
 pub const LOGIN_STATE: &str = "modal2fa.login";
@@ -25,35 +31,48 @@ pub const USER_AGENT: &str = "modal2fa.ua";
 /// The session entry holding the creation time (Unix seconds) for the absolute timeout.
 pub const CREATED: &str = "modal2fa.created";
 
-/// actix-session storage over the core session port.
+/// What a session store error says when the store cannot be reached: the session layer
+/// answers such a request with 503 instead of 500.
+pub(crate) const STORE_UNAVAILABLE: &str = "modal2fa: the session store is unavailable";
+
+/// A session store failure, kept apart from an unavailable store.
+fn store_error(e: modal2fa_core::ServiceError) -> anyhow::Error {
+    match e {
+        modal2fa_core::ServiceError::Unavailable(source) => {
+            tracing::error!(error = %crate::error::chain(source.as_ref()), "the session store is unavailable");
+            anyhow::anyhow!(STORE_UNAVAILABLE)
+        }
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// The login state a session holds (anonymous when it holds none).
+pub fn login_state(session: &Session) -> LoginState {
+    session
+        .get::<LoginState>(LOGIN_STATE)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// actix-session storage over the core session service.
 #[derive(Clone)]
 pub struct PortSessionStore {
-    port: Arc<dyn SessionPort>,
-    clock: Arc<dyn Clock>,
-    absolute_timeout: Duration,
+    sessions: SessionService,
 }
 
 impl PortSessionStore {
-    /// A bridge to `port`, ending sessions older than `absolute_timeout`.
-    pub fn new(
-        port: Arc<dyn SessionPort>,
-        clock: Arc<dyn Clock>,
-        absolute_timeout: Duration,
-    ) -> Self {
-        Self {
-            port,
-            clock,
-            absolute_timeout,
-        }
+    /// A bridge to the core's sessions.
+    pub fn new(sessions: SessionService) -> Self {
+        Self { sessions }
     }
 
     fn record(
         &self,
         key: &SessionKey,
         state: &HashMap<String, String>,
-        ttl: &CookieDuration,
     ) -> anyhow::Result<SessionRecord> {
-        let now = self.clock.now();
+        let now = self.sessions.now();
         let login: LoginState = state
             .get(LOGIN_STATE)
             .map(|v| serde_json::from_str(v))
@@ -69,39 +88,34 @@ impl PortSessionStore {
             .and_then(|v| serde_json::from_str::<i64>(v).ok())
             .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
             .unwrap_or(now);
-        let ttl = Duration::seconds(ttl.whole_seconds());
         Ok(SessionRecord {
-            id_hash: sha256_hex(key.as_ref().as_bytes()),
+            id_hash: hash(key),
             user_id: login.signed_in().map(|s| s.user_id),
             method: login.signed_in().map(|s| s.method),
             ip: text(CLIENT_IP).and_then(|v| v.parse().ok()),
             user_agent: text(USER_AGENT).unwrap_or_default(),
             created_at,
             last_seen_at: now,
-            expires_at: (now + ttl).min(created_at + self.absolute_timeout),
+            expires_at: session_expiry(created_at, now, self.sessions.settings()),
             data: serde_json::to_string(state)?,
         })
     }
 }
 
+fn hash(key: &SessionKey) -> String {
+    sha256_hex(key.as_ref().as_bytes())
+}
+
 impl SessionStore for PortSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
-        let hash = sha256_hex(key.as_ref().as_bytes());
-        let Some(record) = self
-            .port
-            .load(&hash)
-            .await
-            .map_err(|e| LoadError::Other(anyhow::anyhow!(e)))?
-        else {
+        let id_hash = hash(key);
+        let other = |e| LoadError::Other(store_error(e));
+        let Some(record) = self.sessions.load_record(&id_hash).await.map_err(other)? else {
             return Ok(None);
         };
-        let now = self.clock.now();
-        if record.expires_at <= now || now - record.created_at >= self.absolute_timeout {
-            self.port
-                .delete(&hash)
-                .await
-                .map_err(|e| LoadError::Other(anyhow::anyhow!(e)))?;
-            return Ok(None);
+        let now = self.sessions.now();
+        if now - record.last_seen_at >= self.sessions.settings().idle_timeout / 10 {
+            self.sessions.touch_record(&id_hash).await.map_err(other)?;
         }
         serde_json::from_str(&record.data)
             .map(Some)
@@ -111,16 +125,16 @@ impl SessionStore for PortSessionStore {
     async fn save(
         &self,
         state: HashMap<String, String>,
-        ttl: &CookieDuration,
+        _ttl: &CookieDuration,
     ) -> Result<SessionKey, SaveError> {
         let key = generate_session_key();
         let record = self
-            .record(&key, &state, ttl)
+            .record(&key, &state)
             .map_err(SaveError::Serialization)?;
-        self.port
-            .save(&record)
+        self.sessions
+            .save_record(&record)
             .await
-            .map_err(|e| SaveError::Other(anyhow::anyhow!(e)))?;
+            .map_err(|e| SaveError::Other(store_error(e)))?;
         Ok(key)
     }
 
@@ -131,13 +145,13 @@ impl SessionStore for PortSessionStore {
         ttl: &CookieDuration,
     ) -> Result<SessionKey, UpdateError> {
         let record = self
-            .record(&key, &state, ttl)
+            .record(&key, &state)
             .map_err(UpdateError::Serialization)?;
         let replaced = self
-            .port
-            .replace(&record)
+            .sessions
+            .replace_record(&record)
             .await
-            .map_err(|e| UpdateError::Other(anyhow::anyhow!(e)))?;
+            .map_err(|e| UpdateError::Other(store_error(e)))?;
         if replaced {
             Ok(key)
         } else {
@@ -148,27 +162,19 @@ impl SessionStore for PortSessionStore {
         }
     }
 
-    async fn update_ttl(
-        &self,
-        key: &SessionKey,
-        ttl: &CookieDuration,
-    ) -> Result<(), anyhow::Error> {
-        let now = self.clock.now();
-        self.port
-            .touch(
-                &sha256_hex(key.as_ref().as_bytes()),
-                now,
-                now + Duration::seconds(ttl.whole_seconds()),
-                self.absolute_timeout,
-            )
-            .await?;
+    async fn update_ttl(&self, key: &SessionKey, _ttl: &CookieDuration) -> anyhow::Result<()> {
+        self.sessions
+            .touch_record(&hash(key))
+            .await
+            .map_err(store_error)?;
         Ok(())
     }
 
-    async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
-        self.port
-            .delete(&sha256_hex(key.as_ref().as_bytes()))
-            .await?;
+    async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
+        self.sessions
+            .delete_record(&hash(key))
+            .await
+            .map_err(store_error)?;
         Ok(())
     }
 }

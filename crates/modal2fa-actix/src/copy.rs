@@ -1,0 +1,146 @@
+//! Every sentence a user reads from the web layer's Rust code, in one place. Templates
+//! hold the rest. The core returns typed refusals and errors; this table words them.
+
+use modal2fa_core::ServiceError;
+use modal2fa_core::error::Forbidden;
+use modal2fa_core::machine::{MicrosoftRefusal, Refusal};
+use modal2fa_core::ports::ConflictKind;
+use modal2fa_core::tokens::LinkError;
+use time::OffsetDateTime;
+
+/// The body of a 403 for a form that failed its CSRF or origin check.
+pub const FORM_REJECTED: &str =
+    "The form has expired or did not come from this site. Reload the page and try again.";
+/// The body of an opaque 500.
+pub const SOMETHING_WENT_WRONG: &str = "Something went wrong. Please try again.";
+/// Shown while a store cannot be reached.
+pub const UNAVAILABLE: &str =
+    "The service is temporarily unavailable. Please try again in a few seconds.";
+/// The two new passwords typed differ.
+pub const PASSWORDS_DIFFER: &str = "The two new passwords differ.";
+/// The current password typed to change it is wrong.
+pub const WRONG_CURRENT_PASSWORD: &str = "Your current password is incorrect.";
+/// A TOTP confirmation arrived without an enrolment in the session.
+pub const START_SETUP_AGAIN: &str = "Start the set-up again.";
+/// Shown on the 2FA modal when a step-up starts.
+pub const CONFIRM_FIRST: &str = "Confirm with your second factor first.";
+
+/// What a refusal says to the user.
+pub fn refusal(r: Refusal, now: OffsetDateTime) -> String {
+    match r {
+        Refusal::InvalidCredentials => "Please enter a correct username and password.".into(),
+        Refusal::Locked { until } => {
+            let secs = (until - now).whole_seconds().max(1);
+            format!("Too many failed attempts. Try again in {secs} seconds.")
+        }
+        Refusal::PasswordLoginNotAllowed => {
+            "This account signs in with Microsoft: use the Microsoft button.".into()
+        }
+        Refusal::InvalidCode => "The code is incorrect.".into(),
+        Refusal::CodeReused => "This code has already been used. Wait for the next one.".into(),
+        Refusal::TooManyAttempts => "Too many wrong codes. Please sign in again.".into(),
+        Refusal::Expired => "The sign-in took too long. Please sign in again.".into(),
+        Refusal::NoPendingLogin => "Please sign in first.".into(),
+        Refusal::NotAllowed => "That is not possible now.".into(),
+        Refusal::Microsoft(m) => microsoft(m).into(),
+        Refusal::Invalid(e) => {
+            let mut s = e.to_string();
+            if let Some(first) = s.get_mut(0..1) {
+                first.make_ascii_uppercase();
+            }
+            format!("{s}.")
+        }
+        Refusal::Link(l) => link(l).into(),
+        _ => "That is not possible now.".into(),
+    }
+}
+
+fn microsoft(m: MicrosoftRefusal) -> &'static str {
+    match m {
+        MicrosoftRefusal::WrongTenant => "This Microsoft account belongs to another organisation.",
+        MicrosoftRefusal::Guest => "Guest accounts cannot sign in here.",
+        MicrosoftRefusal::NoAccount => "No account here matches this Microsoft account.",
+        MicrosoftRefusal::NotAllowed => "This account may not sign in with Microsoft.",
+        _ => "Microsoft sign-in failed. Please try again.",
+    }
+}
+
+fn link(l: LinkError) -> &'static str {
+    match l {
+        LinkError::Malformed | LinkError::Invalid => {
+            "This link is invalid or has already been used."
+        }
+        LinkError::Expired => "This link has expired. Ask for a new one.",
+    }
+}
+
+fn forbidden(f: Forbidden) -> &'static str {
+    match f {
+        Forbidden::FinishSigningInFirst => "Finish signing in first.",
+        Forbidden::TrustOnlyAfterSecondFactor => {
+            "A device can be trusted only right after confirming your second factor."
+        }
+        Forbidden::TrustedDevicesDisabled => "Trusted devices are turned off for your account.",
+        Forbidden::TotpDisabled => "Authenticator apps are turned off for your account.",
+        Forbidden::ManageUsers | Forbidden::ManageSecurity => {
+            "You do not have permission to do that."
+        }
+        _ => "You do not have permission to do that.",
+    }
+}
+
+fn conflict(k: ConflictKind) -> &'static str {
+    match k {
+        ConflictKind::Username => "That username is taken.",
+        ConflictKind::WebAuthnCredential => "This passkey is registered already.",
+        _ => "That already exists.",
+    }
+}
+
+/// What a service error says to the user, when it is one they can act on (`None` for
+/// infrastructure failures, which get the opaque page).
+pub fn service_error(e: &ServiceError, now: OffsetDateTime) -> Option<String> {
+    Some(match e {
+        ServiceError::Refused(r) => refusal(*r, now),
+        ServiceError::Forbidden(f) => forbidden(*f).into(),
+        ServiceError::Conflict(k) => conflict(*k).into(),
+        ServiceError::NotFound => "That no longer exists. Reload the page.".into(),
+        ServiceError::NotSignedIn => "Please sign in first.".into(),
+        ServiceError::StepUpRequired => CONFIRM_FIRST.into(),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use modal2fa_core::model::ParseError;
+    use time::Duration;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
+
+    #[test]
+    fn a_lock_reads_the_same_whichever_service_refused() {
+        let until = NOW + Duration::seconds(30);
+        let from_login = refusal(Refusal::Locked { until }, NOW);
+        let from_account = service_error(&Refusal::Locked { until }.into(), NOW).unwrap();
+        assert_eq!(from_login, from_account);
+        assert_eq!(
+            from_login,
+            "Too many failed attempts. Try again in 30 seconds."
+        );
+    }
+
+    #[test]
+    fn a_field_error_becomes_a_sentence() {
+        let e = ParseError::new("username", "is required");
+        assert_eq!(refusal(Refusal::Invalid(e), NOW), "Username is required.");
+    }
+
+    #[test]
+    fn internal_failures_are_not_worded() {
+        let e = ServiceError::Unexpected("driver said something".into());
+        assert_eq!(service_error(&e, NOW), None);
+    }
+}

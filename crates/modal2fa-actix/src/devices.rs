@@ -1,0 +1,137 @@
+//! Trusted devices: "trust this device?" right after a second factor, and the list of
+//! the user's devices with removal.
+
+use actix_web::{HttpResponse, web};
+use modal2fa_core::services::CookieUpdate;
+use serde::{Deserialize, Serialize};
+
+use crate::error::WebError;
+use crate::extract::{Flow, NextQuery, Posted, TokenForm};
+use crate::render::Command;
+use crate::respond::with_errors;
+
+/// "Trust this device?" with a name suggested from the browser.
+pub(crate) fn trust_modal(flow: &Flow, next: &str, errors: Vec<String>) -> HttpResponse {
+    let mut ctx = with_errors(errors);
+    ctx.insert("next", next);
+    ctx.insert("suggested_name", &device_name(&flow.ctx.user_agent));
+    flow.modal("confirm_remember", "Trust this device?", ctx)
+}
+
+/// "Firefox on Linux" from a user agent, for the default device name.
+pub(crate) fn device_name(ua: &str) -> String {
+    let browser = [
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+    ]
+    .iter()
+    .find(|(marker, _)| ua.contains(marker))
+    .map_or("Browser", |(_, name)| name);
+    let os = [
+        ("Windows", "Windows"),
+        ("Mac OS", "macOS"),
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(marker, _)| ua.contains(marker))
+    .map_or("this device", |(_, name)| name);
+    format!("{browser} on {os}")
+}
+
+pub(crate) async fn trust_get(flow: Flow, q: web::Query<NextQuery>) -> HttpResponse {
+    trust_modal(&flow, &flow.next(q.next.as_deref()), vec![])
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TrustForm {
+    name: Option<String>,
+    trust: Option<String>,
+    next: Option<String>,
+}
+
+pub(crate) async fn trust_post(
+    flow: Flow,
+    Posted(form): Posted<TrustForm>,
+) -> Result<HttpResponse, WebError> {
+    let next = flow.next(form.next.as_deref());
+    let go_on = flow.command(Command::Redirect(next.clone()), &next);
+    if form.trust.as_deref() != Some("yes") {
+        return Ok(go_on);
+    }
+    let name = form.name.unwrap_or_default();
+    let trusted = flow
+        .auth()
+        .trusted_devices
+        .trust_this_device(&flow.state, &name, &flow.ctx)
+        .await;
+    let cookie = trusted.map_err(|e| flow.fail(e, |f, m| trust_modal(f, &next, vec![m])))?;
+    Ok(flow.with_device_cookie(go_on, &CookieUpdate::Set(cookie)))
+}
+
+#[derive(Serialize)]
+struct DeviceRow {
+    id: String,
+    name: String,
+    last_used: String,
+    ip: String,
+    browser: String,
+}
+
+/// The list of the user's trusted devices.
+async fn list_modal(flow: &Flow, errors: Vec<String>) -> Result<HttpResponse, WebError> {
+    let list = flow.auth().trusted_devices.list(&flow.state).await;
+    let here = flow.path("auth:user_devices");
+    let list = match list {
+        Ok(list) => list,
+        Err(e) => {
+            return Err(flow
+                .recover(e, &here, |f, m| crate::login::modal(f, "/", vec![m], ""))
+                .await);
+        }
+    };
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    let rows: Vec<DeviceRow> = list
+        .into_iter()
+        .map(|d| DeviceRow {
+            last_used: d.last_used_at.format(&fmt).unwrap_or_default(),
+            ip: d.last_ip.map(|i| i.to_string()).unwrap_or_default(),
+            browser: device_name(&d.user_agent),
+            id: d.id,
+            name: d.name,
+        })
+        .collect();
+    let mut ctx = with_errors(errors);
+    ctx.insert("devices", &rows);
+    Ok(flow.modal("user_devices", "Passkeys & trusted devices", ctx))
+}
+
+pub(crate) async fn list_get(flow: Flow) -> Result<HttpResponse, WebError> {
+    list_modal(&flow, vec![]).await
+}
+
+pub(crate) async fn remove_post(
+    flow: Flow,
+    path: web::Path<String>,
+    _: Posted<TokenForm>,
+) -> Result<HttpResponse, WebError> {
+    let removed = flow
+        .auth()
+        .trusted_devices
+        .remove(&flow.state, &path, &flow.ctx)
+        .await;
+    let errors = match removed {
+        Ok(()) => vec![],
+        Err(modal2fa_core::ServiceError::StepUpRequired) => {
+            return flow.step_up(&flow.path("auth:user_devices"), true).await;
+        }
+        Err(e) => match crate::copy::service_error(&e, flow.auth().now()) {
+            Some(msg) => vec![msg],
+            None => return Err(flow.fail(e, |_, _| HttpResponse::InternalServerError().finish())),
+        },
+    };
+    list_modal(&flow, errors).await
+}

@@ -1,0 +1,89 @@
+//! [`SessionLayer`]: actix-session's middleware over the core session service, plus the
+//! one thing it cannot do itself — answer a request whose session cannot be read because
+//! the store is down with 503 and `Retry-After` (the "temporarily unavailable" modal)
+//! instead of an opaque 500.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use actix_session::SessionMiddleware;
+use actix_web::Error;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+
+use crate::Modal2faWeb;
+use crate::error::WebError;
+use crate::session::{PortSessionStore, STORE_UNAVAILABLE};
+
+/// Server-side sessions for the app (see [`Modal2faWeb::session_middleware`]).
+pub struct SessionLayer {
+    inner: SessionMiddleware<PortSessionStore>,
+    web: Modal2faWeb,
+}
+
+impl SessionLayer {
+    pub(crate) fn new(inner: SessionMiddleware<PortSessionStore>, web: Modal2faWeb) -> Self {
+        Self { inner, web }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for SessionLayer
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = SessionLayerService<
+        <SessionMiddleware<PortSessionStore> as Transform<S, ServiceRequest>>::Transform,
+    >;
+    type InitError = ();
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Transform, ()>>>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        let inner = self.inner.new_transform(service);
+        let web = self.web.clone();
+        Box::pin(async move {
+            Ok(SessionLayerService {
+                inner: Rc::new(inner.await?),
+                web,
+            })
+        })
+    }
+}
+
+/// The service [`SessionLayer`] builds.
+pub struct SessionLayerService<S> {
+    inner: Rc<S>,
+    web: Modal2faWeb,
+}
+
+impl<S, B> Service<ServiceRequest> for SessionLayerService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Error>>>>;
+
+    forward_ready!(inner);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        // (The request itself must not be cloned before routing: only what the page needs.)
+        let htmx = crate::render::is_htmx(req.request());
+        let web = self.web.clone();
+        let call = self.inner.call(req);
+        Box::pin(async move {
+            match call.await {
+                Ok(res) => Ok(res.map_into_left_body()),
+                Err(e) if e.to_string() == STORE_UNAVAILABLE => {
+                    let page = crate::menu::unavailable(&web, htmx);
+                    Err(WebError::shown(page).into())
+                }
+                Err(e) => Err(e),
+            }
+        })
+    }
+}

@@ -18,6 +18,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use modal2fa_core::SecretString;
+use modal2fa_core::ServiceError;
+use modal2fa_core::machine::Refusal;
+use modal2fa_core::ports::ConflictKind;
 use modal2fa_core::services::NewAccount;
 
 /// The modal2fa reference server.
@@ -135,16 +138,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     password: Some(password),
                     superuser,
                 })
-                .await?;
+                .await
+                .map_err(command_error)?;
             println!("created user {} (id {})", user.username, user.id);
             Ok(())
         }
         Command::ClearFailedLogins { target } => {
             let auth = app::services(&config, store().await?).map_err(anyhow::Error::msg)?;
-            let n = auth.admin.clear_failed_logins(target.as_deref()).await?;
+            let n = auth
+                .admin
+                .clear_failed_logins(target.as_deref())
+                .await
+                .map_err(command_error)?;
             println!("removed {n} failed-login record(s)");
             Ok(())
         }
+    }
+}
+
+/// The command line's wording of a service error: what the operator can act on, in a
+/// sentence; infrastructure failures with their cause chain.
+fn command_error(e: ServiceError) -> anyhow::Error {
+    match e {
+        ServiceError::Conflict(ConflictKind::Username) => anyhow::anyhow!("the username is taken"),
+        ServiceError::Refused(Refusal::Invalid(field)) => anyhow::anyhow!("{field}"),
+        ServiceError::NotFound => anyhow::anyhow!("no such user"),
+        other => anyhow::Error::new(other),
     }
 }
 

@@ -1,0 +1,6 @@
+//! The actix-web layer over HTTP, in process, one binary: every sign-in flow with cookies
+//! and CSRF, and the customisation points.
+
+mod customising;
+mod flows;
+mod outage;

@@ -9,7 +9,10 @@ use crate::ports::{Clock, SecretGenerator};
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[allow(clippy::disallowed_methods)]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one place the core reads the system clock"
+    )]
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
     }
@@ -20,7 +23,10 @@ impl Clock for SystemClock {
 pub struct OsRandom;
 
 impl SecretGenerator for OsRandom {
-    #[allow(clippy::disallowed_methods)]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one place the core reads the OS random source"
+    )]
     fn fill(&self, buf: &mut [u8]) {
         getrandom::fill(buf).expect("the operating system's random source failed");
     }

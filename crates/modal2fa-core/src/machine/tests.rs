@@ -1,6 +1,9 @@
 //! Table-driven tests: every transition of SPEC §1, including every refusal.
 
 use super::*;
+use time::Duration;
+
+use crate::model::FactorKind;
 use time::macros::datetime;
 
 const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);

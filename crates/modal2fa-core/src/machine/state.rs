@@ -1,0 +1,100 @@
+//! Where a session stands: the states the machine moves between, kept in the session.
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use crate::lockout::LockoutKey;
+use crate::model::{AuthMethod, UserId};
+
+/// Timing and limits of the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MachineConfig {
+    /// How long a password-only (pending) login waits for its second factor (default 5 min).
+    pub pending_ttl: Duration,
+    /// Wrong codes allowed in one pending login or step-up before it is destroyed (default 5).
+    pub max_code_failures: u8,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        Self {
+            pending_ttl: Duration::minutes(5),
+            max_code_failures: 5,
+        }
+    }
+}
+
+/// Where a browser session stands. Kept in the session; serializable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LoginState {
+    /// Nobody signed in.
+    #[default]
+    Anonymous,
+    /// The password was right; waiting for the second factor.
+    PendingSecondFactor(Pending),
+    /// Signed in.
+    SignedIn(SignedIn),
+    /// Signed in, and proving a second factor to reach factor management.
+    StepUp(StepUp),
+}
+
+/// A parked login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// Who.
+    pub user_id: UserId,
+    /// The user's lockout key (wrong codes count on it).
+    pub lockout_key: LockoutKey,
+    /// When the password was accepted.
+    pub since: OffsetDateTime,
+    /// The user has no factor yet and must set one up.
+    pub setup_required: bool,
+    /// Wrong codes so far.
+    pub failed_codes: u8,
+}
+
+/// A signed-in session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedIn {
+    /// Who.
+    pub user_id: UserId,
+    /// How.
+    pub method: AuthMethod,
+    /// When.
+    pub at: OffsetDateTime,
+}
+
+/// A step-up in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepUp {
+    /// The session being stepped up (restored on cancel, expiry or too many failures).
+    pub signed_in: SignedIn,
+    /// The user's lockout key.
+    pub lockout_key: LockoutKey,
+    /// When the step-up started.
+    pub since: OffsetDateTime,
+    /// Wrong codes so far.
+    pub failed_codes: u8,
+}
+
+impl LoginState {
+    /// The signed-in session, if any (a pending login is not signed in).
+    pub fn signed_in(&self) -> Option<&SignedIn> {
+        match self {
+            Self::SignedIn(s) => Some(s),
+            Self::StepUp(s) => Some(&s.signed_in),
+            _ => None,
+        }
+    }
+
+    /// The user this session concerns, signed in or pending.
+    pub fn user_id(&self) -> Option<UserId> {
+        match self {
+            Self::Anonymous => None,
+            Self::PendingSecondFactor(p) => Some(p.user_id),
+            Self::SignedIn(s) => Some(s.user_id),
+            Self::StepUp(s) => Some(s.signed_in.user_id),
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Lockout counters in memory.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use modal2fa_core::lockout::{self, LockoutEntry, LockoutKey, LockoutRule};
+use modal2fa_core::model::Page;
+use modal2fa_core::ports::{LockoutStore, PortResult};
+use time::OffsetDateTime;
+
+use super::page;
+
+/// Lockout counters in memory.
+#[derive(Debug, Default)]
+pub struct MemoryLockout(Mutex<HashMap<LockoutKey, LockoutEntry>>);
+
+#[async_trait]
+impl LockoutStore for MemoryLockout {
+    async fn get(&self, key: &LockoutKey) -> PortResult<Option<LockoutEntry>> {
+        Ok(self.0.lock().unwrap().get(key).cloned())
+    }
+    async fn get_many(&self, keys: &[&LockoutKey]) -> PortResult<Vec<LockoutEntry>> {
+        let g = self.0.lock().unwrap();
+        Ok(keys.iter().filter_map(|k| g.get(*k).cloned()).collect())
+    }
+    /// Under the mutex the stored entry is always the one `seen` should be; applying the
+    /// failure to it is the compare-and-set that never loses.
+    async fn record_failure(
+        &self,
+        key: &LockoutKey,
+        _seen: Option<&LockoutEntry>,
+        now: OffsetDateTime,
+        rule: LockoutRule,
+    ) -> PortResult<LockoutEntry> {
+        let mut g = self.0.lock().unwrap();
+        let previous = g.get(key).cloned();
+        let mut next = lockout::apply_failure(previous.as_ref(), key, now, rule);
+        next.revision = previous.map_or(1, |p| p.revision + 1);
+        g.insert(key.clone(), next.clone());
+        Ok(next)
+    }
+    async fn clear(&self, key: &LockoutKey) -> PortResult<bool> {
+        Ok(self.0.lock().unwrap().remove(key).is_some())
+    }
+    async fn list(&self, p: Page) -> PortResult<Vec<LockoutEntry>> {
+        let mut all: Vec<_> = self.0.lock().unwrap().values().cloned().collect();
+        all.sort_by(|a, b| {
+            b.last_failure_at
+                .cmp(&a.last_failure_at)
+                .then(a.key.cmp(&b.key))
+        });
+        Ok(page(&all, p))
+    }
+    async fn purge_expired(&self, cutoff: OffsetDateTime) -> PortResult<u64> {
+        let mut g = self.0.lock().unwrap();
+        let before = g.len();
+        g.retain(|_, e| e.locked_until.is_some_and(|u| u >= cutoff) || e.last_failure_at >= cutoff);
+        Ok((before - g.len()) as u64)
+    }
+}

@@ -1,0 +1,135 @@
+//! Users in memory.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use modal2fa_core::model::{Email, NewUser, Page, User, UserId, Username};
+use modal2fa_core::ports::{ConflictKind, PortError, PortResult, UserStore};
+use time::OffsetDateTime;
+
+use super::page;
+
+/// Users in memory.
+#[derive(Debug, Default)]
+pub struct MemoryUsers(Mutex<(i64, Vec<User>)>);
+
+#[async_trait]
+impl UserStore for MemoryUsers {
+    async fn find_by_id(&self, id: UserId) -> PortResult<Option<User>> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .1
+            .iter()
+            .find(|u| u.id == id)
+            .cloned())
+    }
+    async fn find_by_username(&self, username: &Username) -> PortResult<Option<User>> {
+        let key = username.canonical();
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .1
+            .iter()
+            .find(|u| u.username.canonical() == key)
+            .cloned())
+    }
+    async fn find_by_email(&self, email: &Email) -> PortResult<Vec<User>> {
+        let key = email.as_str().to_lowercase();
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .1
+            .iter()
+            .filter(|u| {
+                u.email
+                    .as_ref()
+                    .is_some_and(|e| e.as_str().to_lowercase() == key)
+            })
+            .cloned()
+            .collect())
+    }
+    async fn create(&self, user: NewUser) -> PortResult<User> {
+        let mut g = self.0.lock().unwrap();
+        if g.1
+            .iter()
+            .any(|u| u.username.canonical() == user.username.canonical())
+        {
+            return Err(PortError::Conflict(ConflictKind::Username));
+        }
+        g.0 += 1;
+        let created = User {
+            id: UserId(g.0),
+            username: user.username,
+            email: user.email,
+            first_name: user.first_name,
+            last_name: user.last_name,
+            password_hash: user.password_hash,
+            is_active: true,
+            is_staff: user.is_staff,
+            is_superuser: user.is_superuser,
+            created_at: user.created_at,
+            last_login: None,
+            password_changed_at: user.password_changed_at,
+        };
+        g.1.push(created.clone());
+        Ok(created)
+    }
+    async fn update(&self, user: &User) -> PortResult<()> {
+        let mut g = self.0.lock().unwrap();
+        if !g.1.iter().any(|u| u.id == user.id) {
+            return Err(PortError::NotFound);
+        }
+        if g.1
+            .iter()
+            .any(|u| u.id != user.id && u.username.canonical() == user.username.canonical())
+        {
+            return Err(PortError::Conflict(ConflictKind::Username));
+        }
+        let slot =
+            g.1.iter_mut()
+                .find(|u| u.id == user.id)
+                .ok_or(PortError::NotFound)?;
+        *slot = user.clone();
+        Ok(())
+    }
+    async fn record_login(&self, id: UserId, at: OffsetDateTime) -> PortResult<()> {
+        if let Some(u) = self.0.lock().unwrap().1.iter_mut().find(|u| u.id == id) {
+            u.last_login = Some(at);
+        }
+        Ok(())
+    }
+    async fn replace_password(
+        &self,
+        id: UserId,
+        expected: Option<&str>,
+        new_hash: &str,
+        at: OffsetDateTime,
+    ) -> PortResult<bool> {
+        let mut g = self.0.lock().unwrap();
+        match g
+            .1
+            .iter_mut()
+            .find(|u| u.id == id && u.password_hash.as_deref() == expected)
+        {
+            Some(u) => {
+                u.password_hash = Some(new_hash.to_owned());
+                u.password_changed_at = Some(at);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    async fn list(&self, p: Page) -> PortResult<Vec<User>> {
+        let g = self.0.lock().unwrap();
+        let mut all = g.1.clone();
+        all.sort_by_key(|u| u.id);
+        Ok(page(&all, p))
+    }
+    async fn count(&self) -> PortResult<u64> {
+        Ok(self.0.lock().unwrap().1.len() as u64)
+    }
+}

@@ -1,4 +1,4 @@
-//! Client-IP resolution behind reverse proxies (SPEC §3), and address sets for exclusions.
+//! Client-IP resolution behind reverse proxies, and address sets for exclusions.
 //!
 //! With a trusted proxy count `N > 0` the client is the `N`-th entry from the right of
 //! `X-Forwarded-For`; with fewer entries than `N`, an unparsable entry, or `N = 0`, the
@@ -108,7 +108,7 @@ impl IpSet {
 /// How to find the client behind proxies.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientIpConfig {
-    /// Reverse-proxy hops in front of the server (SPEC §3; default 0).
+    /// Reverse-proxy hops in front of the server (default 0: `X-Forwarded-For` is ignored).
     pub trusted_proxy_count: usize,
     /// The legacy "behind reverse proxy" switch: means a count of 1 when the count is 0.
     pub behind_reverse_proxy: bool,

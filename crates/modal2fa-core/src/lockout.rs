@@ -1,4 +1,4 @@
-//! Lockout arithmetic (SPEC §3): pure functions the stores apply atomically.
+//! Lockout arithmetic: pure functions the stores apply atomically.
 //!
 //! A key (username or client address) is locked when its failures reach the threshold.
 //! The lock lasts `lockout_seconds`; each further lock before a success doubles it, up to
@@ -90,7 +90,7 @@ pub fn bucket(ip: IpAddr) -> String {
     }
 }
 
-/// Lockout configuration; defaults are SPEC §3's.
+/// Lockout configuration; defaults: 10 failures for a user, 20 for an address, a 30 s first lock doubling up to a day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockoutSettings {
     /// Failures before a username is locked (default 10).

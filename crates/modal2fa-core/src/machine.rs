@@ -1,4 +1,4 @@
-//! The login state machine (SPEC §1): synchronous and IO-free.
+//! The login state machine: synchronous and IO-free.
 //!
 //! `step(state, event, now, config) -> Transition { state, effects, outcome }`. Services
 //! gather the facts (lock status, password verdict, trusted-device verdict, factor
@@ -175,7 +175,7 @@ fn park(
 }
 
 fn password(state: &LoginState, attempt: PasswordAttempt, now: OffsetDateTime) -> Transition {
-    // SPEC §1.2: the lock is checked before the password, whatever the password was.
+    // The lock is checked before the password, whatever the password was.
     if let LockStatus::Locked { until } = attempt.lock {
         return Transition::stay(
             state,

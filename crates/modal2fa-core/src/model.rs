@@ -192,7 +192,7 @@ impl fmt::Debug for TotpCode {
     }
 }
 
-/// How a session was authenticated (SPEC §1).
+/// How a session was authenticated (shown to admins; guards and factor management decide by it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AuthMethod {
     /// Password only (2FA did not apply, or the user has none and it is optional).
@@ -528,7 +528,7 @@ pub struct AuditEvent {
     pub detail: Option<String>,
 }
 
-/// A change to an account's security that the owner is told about (SPEC §4).
+/// A change to an account's security that the owner is told about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SecurityEventKind {

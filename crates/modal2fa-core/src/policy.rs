@@ -1,4 +1,4 @@
-//! The one customisation object (SPEC §7). Every hook has a working default; a host
+//! The one customisation object. Every hook has a working default; a host
 //! overrides only what it needs. Appearance hooks (modal size, titles, CSS) belong to the
 //! web layer.
 

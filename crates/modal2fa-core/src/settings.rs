@@ -1,4 +1,4 @@
-//! Core settings with SPEC §9 defaults.
+//! Core settings, each with a working default.
 
 use time::Duration;
 

@@ -1,4 +1,4 @@
-//! Every flow of SPEC §1 over HTTP, in process, with cookies and CSRF: the modals as
+//! Every sign-in flow over HTTP, in process, with cookies and CSRF: the modals as
 //! htmx fragments and as full pages, refusals, TOTP enrolment and sign-in, trusted
 //! devices with rotation, step-up, proxies, headers and guards.
 

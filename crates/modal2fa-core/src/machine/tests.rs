@@ -1,4 +1,4 @@
-//! Table-driven tests: every transition of SPEC §1, including every refusal.
+//! Table-driven tests: every transition of the sign-in flow, including every refusal.
 
 use super::*;
 use time::Duration;

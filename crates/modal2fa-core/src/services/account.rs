@@ -1,4 +1,4 @@
-//! Passwords, reset links and invitations (SPEC §4).
+//! Passwords, reset links and invitations.
 
 use std::sync::Arc;
 
@@ -122,7 +122,7 @@ impl AccountService {
         let mut updated = user.clone();
         updated.password_hash = Some(hash);
         updated.password_changed_at = Some(now);
-        // A password change voids every trusted device (checklist 44).
+        // A password change voids every trusted device (a stolen device cookie must not outlive the password).
         c.ports.trusted_devices.delete_all(user.id).await?;
         c.audit(AuditKind::PasswordChanged, Some(user.id), None, ctx, None)
             .await;

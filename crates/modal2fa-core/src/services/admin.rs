@@ -1,4 +1,4 @@
-//! User and security administration (SPEC §5) and the `clear-failed-logins` command.
+//! User and security administration, and the `clear-failed-logins` command.
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -1,17 +1,28 @@
 //! Time-based one-time passwords (RFC 6238, on HOTP of RFC 4226).
 //!
-//! Verification finds which time step (if any) within the allowed skew a code belongs to;
-//! single use is then enforced by the factor store's last-used-step compare-and-set
-//! ([`crate::ports::FactorStore::advance_totp_step`]): a step is accepted only if it is
-//! greater than every step accepted before, so a code is never accepted twice and an
-//! older in-window code is refused after a newer one.
+//! Who does what:
+//!
+//! - **[`totp_rs`] computes.** It generates codes, compares a typed code with the code of a
+//!   step (in constant time), and writes the `otpauth://` URL for the QR code. It also
+//!   enforces RFC limits: a secret of at least 128 bits, 6 to 8 digits, a step longer than
+//!   zero, and no `:` in the issuer or the account name.
+//! - **This module decides which time.** Every function takes the time from the caller,
+//!   which in the services is the [`Clock`](crate::ports::Clock) port, and hands it to
+//!   totp-rs' explicit-time functions (`generate(time)`, `check(token, time)`); the core
+//!   never reads the system clock, and no time sent by a client is used. Secrets come from
+//!   the [`SecretGenerator`](crate::ports::SecretGenerator) port, never from totp-rs.
+//! - **The factor store enforces single use.** [`matching_step`] only says which step
+//!   within the allowed skew a code belongs to; the service then consumes that step with
+//!   the store's last-used-step compare-and-set
+//!   ([`crate::ports::FactorStore::advance_totp_step`]): a step is accepted only if it is
+//!   greater than every step accepted before, so a code is never accepted twice and an
+//!   older in-window code is refused after a newer one. totp-rs leaves this to its caller.
 
 use data_encoding::BASE32_NOPAD;
-use hmac::{Hmac, KeyInit, Mac};
 use time::OffsetDateTime;
+use totp_rs::{Algorithm, Builder, Totp, TotpError};
 
 use crate::model::TotpCode;
-use crate::secret::constant_time_eq;
 
 /// The HMAC hash function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,23 +36,26 @@ pub enum TotpAlgorithm {
 }
 
 impl TotpAlgorithm {
-    fn name(self) -> &'static str {
+    fn to_totp_rs(self) -> Algorithm {
         match self {
-            Self::Sha1 => "SHA1",
-            Self::Sha256 => "SHA256",
-            Self::Sha512 => "SHA512",
+            Self::Sha1 => Algorithm::SHA1,
+            Self::Sha256 => Algorithm::SHA256,
+            Self::Sha512 => Algorithm::SHA512,
         }
     }
 }
 
 /// TOTP parameters. The default is SPEC §2's: SHA-1, 6 digits, 30 s, ±1 step.
+///
+/// totp-rs refuses `digits` outside 6–8 and a `step_seconds` of 0; with such parameters no
+/// code ever matches, and generating a code or an `otpauth://` URL panics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TotpParams {
     /// Hash function.
     pub algorithm: TotpAlgorithm,
     /// Code length, 6 to 8.
     pub digits: u32,
-    /// Step length in seconds.
+    /// Step length in seconds, at least 1.
     pub step_seconds: u64,
     /// Steps accepted either side of the current one.
     pub skew: u8,
@@ -58,31 +72,31 @@ impl Default for TotpParams {
     }
 }
 
-/// Length of newly generated secrets in bytes (ASVS asks ≥ 20).
+/// Length of newly generated secrets in bytes (ASVS asks ≥ 20; totp-rs needs ≥ 16).
 pub const SECRET_LEN: usize = 32;
 
-/// RFC 4226 HOTP value for `counter`, as a zero-padded decimal string.
-pub fn hotp(secret: &[u8], counter: u64, algorithm: TotpAlgorithm, digits: u32) -> String {
-    let msg = counter.to_be_bytes();
-    let mac: Vec<u8> = match algorithm {
-        TotpAlgorithm::Sha1 => mac_of::<Hmac<sha1::Sha1>>(secret, &msg),
-        TotpAlgorithm::Sha256 => mac_of::<Hmac<sha2::Sha256>>(secret, &msg),
-        TotpAlgorithm::Sha512 => mac_of::<Hmac<sha2::Sha512>>(secret, &msg),
-    };
-    let offset = usize::from(mac[mac.len() - 1] & 0x0f);
-    let bin = (u32::from(mac[offset] & 0x7f) << 24)
-        | (u32::from(mac[offset + 1]) << 16)
-        | (u32::from(mac[offset + 2]) << 8)
-        | u32::from(mac[offset + 3]);
-    let digits = digits.clamp(6, 8);
-    let value = bin % 10u32.pow(digits);
-    format!("{value:0width$}", width = digits as usize)
+/// A totp-rs builder for `secret` and `params`. The skew is 0: [`matching_step`] walks the
+/// window itself so that it compares at every step.
+fn builder(secret: &[u8], params: &TotpParams) -> Builder {
+    Builder::new()
+        .with_algorithm(params.algorithm.to_totp_rs())
+        // Out of u8 range becomes 0, which totp-rs refuses like any other bad length.
+        .with_digits(u8::try_from(params.digits).unwrap_or(0))
+        .with_step_duration(params.step_seconds)
+        .with_skew(0)
+        .with_secret(secret)
 }
 
-fn mac_of<M: Mac + KeyInit>(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    let mut m = <M as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    m.update(msg);
-    m.finalize().into_bytes().to_vec()
+/// A checked totp-rs generator, or why totp-rs refuses `secret` and `params`.
+fn generator(secret: &[u8], params: &TotpParams) -> Result<Totp, TotpError> {
+    builder(secret, params).build()
+}
+
+/// The Unix time of the first second of `step`; steps before 1970 are clamped to step 0.
+fn start_of(step: i64, params: &TotpParams) -> u64 {
+    u64::try_from(step)
+        .unwrap_or(0)
+        .saturating_mul(params.step_seconds)
 }
 
 /// The time step containing `at` (floor of Unix time over the step length).
@@ -91,36 +105,47 @@ pub fn step_at(at: OffsetDateTime, params: &TotpParams) -> i64 {
         .div_euclid(params.step_seconds.max(1) as i64)
 }
 
-/// The code for the step containing `at`.
+/// The code for the step containing `at`, as an authenticator app would show it.
+///
+/// # Panics
+///
+/// If totp-rs refuses the secret or the parameters (see [`TotpParams`]). The server never
+/// generates codes; authenticators, tests and load generators do.
 pub fn code_at(secret: &[u8], params: &TotpParams, at: OffsetDateTime) -> String {
     code_for_step(secret, params, step_at(at, params))
 }
 
-/// The code for a given step.
+/// The code for a given step (steps before 1970 give step 0's code).
+///
+/// # Panics
+///
+/// As [`code_at`].
 pub fn code_for_step(secret: &[u8], params: &TotpParams, step: i64) -> String {
-    hotp(secret, step.max(0) as u64, params.algorithm, params.digits)
+    generator(secret, params)
+        .unwrap_or_else(|e| panic!("totp-rs refuses these TOTP parameters: {e}"))
+        .generate(start_of(step, params))
+        .to_string()
 }
 
-/// The step within `now ± skew` whose code equals `code`, compared in constant time at
-/// every step. The time is always the server's: no client-supplied time is accepted.
+/// The step within `now ± skew` whose code equals `code`, or `None`. totp-rs checks the
+/// code at every step of the window (each comparison in constant time, and no early exit
+/// on a match), always at the server's time `now`: no client-supplied time is accepted.
+/// Parameters totp-rs refuses never match. Single use is the caller's: see the module
+/// documentation.
 pub fn matching_step(
     secret: &[u8],
     params: &TotpParams,
     code: &TotpCode,
     now: OffsetDateTime,
 ) -> Option<i64> {
-    if code.digits().len() != params.digits as usize {
-        return None;
-    }
+    let totp = generator(secret, params).ok()?;
     let current = step_at(now, params);
     let skew = i64::from(params.skew);
     let mut found = None;
-    for step in (current - skew)..=(current + skew) {
-        if step < 0 {
-            continue;
-        }
-        let candidate = code_for_step(secret, params, step);
-        if constant_time_eq(candidate.as_bytes(), code.digits().as_bytes()) && found.is_none() {
+    for step in (current - skew).max(0)..=(current + skew) {
+        // With skew 0, `check` looks at exactly the step starting at this time.
+        let matched = totp.check(code.digits(), start_of(step, params)).is_some();
+        if matched && found.is_none() {
             found = Some(step);
         }
     }
@@ -142,30 +167,32 @@ pub fn decode_secret(text: &str) -> Option<Vec<u8>> {
     BASE32_NOPAD.decode(cleaned.as_bytes()).ok()
 }
 
-/// The `otpauth://totp/…` URL that authenticator apps scan.
-pub fn otpauth_url(issuer: &str, account: &str, secret: &[u8], params: &TotpParams) -> String {
-    format!(
-        "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm={}&digits={}&period={}",
-        percent_encode(issuer),
-        percent_encode(account),
-        encode_secret(secret),
-        percent_encode(issuer),
-        params.algorithm.name(),
-        params.digits,
-        params.step_seconds
-    )
+/// What stands in for `:` in an issuer or account name: U+2236 RATIO, which reads like a
+/// colon in the app but is not the `issuer:account` separator of the URL's label.
+const COLON_STAND_IN: char = '\u{2236}';
+
+fn label_part(text: &str) -> String {
+    text.replace(':', &COLON_STAND_IN.to_string())
 }
 
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// The `otpauth://totp/…` URL that authenticator apps scan, written by totp-rs.
+///
+/// The label is `issuer:account` with both percent-encoded (so `@` is `%40` and a space
+/// `%20`), and `issuer=` repeats the issuer; an empty issuer leaves only the account. totp-rs omits `algorithm`, `digits` and
+/// `period` when they are the Key URI format's defaults (SHA1, 6, 30 s). A `:` in the
+/// issuer or account, which would split the label wrongly, becomes `∶` (U+2236 RATIO).
+///
+/// # Panics
+///
+/// If totp-rs refuses the secret or the parameters (see [`TotpParams`]), or the account is
+/// empty.
+pub fn otpauth_url(issuer: &str, account: &str, secret: &[u8], params: &TotpParams) -> String {
+    builder(secret, params)
+        .with_issuer((!issuer.is_empty()).then(|| label_part(issuer)))
+        .with_account_name(label_part(account))
+        .build()
+        .and_then(|totp| totp.to_url())
+        .unwrap_or_else(|e| panic!("totp-rs cannot write this otpauth URL: {e}"))
 }
 
 #[cfg(test)]
@@ -197,34 +224,41 @@ mod tests {
         ];
         for (t, s1, s256, s512) in table {
             let at = OffsetDateTime::from_unix_timestamp(t).unwrap();
-            assert_eq!(
-                code_at(SEED1, &p8(TotpAlgorithm::Sha1), at),
-                s1,
-                "SHA1 at {t}"
-            );
-            assert_eq!(
-                code_at(SEED256, &p8(TotpAlgorithm::Sha256), at),
-                s256,
-                "SHA256 at {t}"
-            );
-            assert_eq!(
-                code_at(SEED512, &p8(TotpAlgorithm::Sha512), at),
-                s512,
-                "SHA512 at {t}"
-            );
+            for (seed, algorithm, expected) in [
+                (SEED1, TotpAlgorithm::Sha1, s1),
+                (SEED256, TotpAlgorithm::Sha256, s256),
+                (SEED512, TotpAlgorithm::Sha512, s512),
+            ] {
+                let params = p8(algorithm);
+                assert_eq!(code_at(seed, &params, at), expected, "{algorithm:?} at {t}");
+                let code = TotpCode::parse(expected).unwrap();
+                assert_eq!(
+                    matching_step(seed, &params, &code, at),
+                    Some(step_at(at, &params)),
+                    "{algorithm:?} at {t} is checked"
+                );
+            }
         }
         let at = OffsetDateTime::from_unix_timestamp(59).unwrap();
         assert_eq!(code_at(SEED1, &TotpParams::default(), at), "287082");
     }
 
     #[test]
-    fn rfc_4226_appendix_d_hotp_vectors_reproduce() {
+    fn rfc_4226_appendix_d_hotp_vectors_reproduce_as_totp_at_counter_times_step() {
+        // HOTP(K, C) is TOTP at any time in step C, so totp-rs computes these too.
         let expected = [
             "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583",
             "399871", "520489",
         ];
-        for (counter, code) in expected.iter().enumerate() {
-            assert_eq!(hotp(SEED1, counter as u64, TotpAlgorithm::Sha1, 6), *code);
+        let params = TotpParams::default();
+        for (counter, code) in (0i64..).zip(expected) {
+            assert_eq!(
+                code_for_step(SEED1, &params, counter),
+                code,
+                "counter {counter}"
+            );
+            let at = OffsetDateTime::from_unix_timestamp(counter * 30).unwrap();
+            assert_eq!(code_at(SEED1, &params, at), code, "time {}", counter * 30);
         }
     }
 
@@ -256,6 +290,16 @@ mod tests {
     }
 
     #[test]
+    fn the_window_does_not_reach_before_step_zero() {
+        let params = TotpParams::default();
+        let at = OffsetDateTime::from_unix_timestamp(10).unwrap();
+        let code = TotpCode::parse(&code_for_step(SEED1, &params, 1)).unwrap();
+        assert_eq!(matching_step(SEED1, &params, &code, at), Some(1));
+        let first = TotpCode::parse(&code_for_step(SEED1, &params, 0)).unwrap();
+        assert_eq!(matching_step(SEED1, &params, &first, at), Some(0));
+    }
+
+    #[test]
     fn a_code_of_the_wrong_length_never_matches() {
         let now = OffsetDateTime::from_unix_timestamp(59).unwrap();
         let eight = TotpCode::parse("94287082").unwrap();
@@ -264,6 +308,44 @@ mod tests {
             None
         );
         assert!(matching_step(SEED1, &p8(TotpAlgorithm::Sha1), &eight, now).is_some());
+    }
+
+    #[test]
+    fn parameters_or_secrets_that_totp_rs_refuses_never_match() {
+        let now = OffsetDateTime::from_unix_timestamp(59).unwrap();
+        let code = TotpCode::parse("287082").unwrap();
+        let params = TotpParams::default();
+        assert!(matching_step(SEED1, &params, &code, now).is_some());
+        // 15 bytes is under the 128 bits totp-rs asks for.
+        let short = &SEED1[..15];
+        let short_code = TotpCode::parse(&code_at(SEED1, &params, now)).unwrap();
+        assert_eq!(matching_step(short, &params, &short_code, now), None);
+        for bad in [
+            TotpParams {
+                digits: 5,
+                ..params
+            },
+            TotpParams {
+                digits: 9,
+                ..params
+            },
+            TotpParams {
+                digits: 262,
+                ..params
+            },
+            TotpParams {
+                step_seconds: 0,
+                ..params
+            },
+        ] {
+            assert_eq!(matching_step(SEED1, &bad, &code, now), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "totp-rs refuses")]
+    fn generating_a_code_for_a_secret_under_128_bits_panics() {
+        code_for_step(&SEED1[..15], &TotpParams::default(), 1);
     }
 
     #[test]
@@ -288,7 +370,7 @@ mod tests {
     }
 
     #[test]
-    fn the_otpauth_url_names_issuer_account_and_parameters() {
+    fn the_otpauth_url_names_issuer_and_account_and_omits_default_parameters() {
         let url = otpauth_url(
             "My Site",
             "alice@example.com",
@@ -297,7 +379,58 @@ mod tests {
         );
         assert_eq!(
             url,
-            "otpauth://totp/My%20Site:alice@example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=My%20Site&algorithm=SHA1&digits=6&period=30"
+            "otpauth://totp/My%20Site:alice%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=My%20Site"
+        );
+        assert!(url.contains(&format!("secret={}&", encode_secret(SEED1))));
+    }
+
+    #[test]
+    fn the_otpauth_url_names_parameters_that_are_not_the_defaults() {
+        let params = TotpParams {
+            algorithm: TotpAlgorithm::Sha256,
+            digits: 8,
+            step_seconds: 60,
+            skew: 1,
+        };
+        let url = otpauth_url("My Site", "alice", SEED256, &params);
+        assert_eq!(
+            url,
+            format!(
+                "otpauth://totp/My%20Site:alice?secret={}&digits=8&algorithm=SHA256&issuer=My%20Site&period=60",
+                encode_secret(SEED256)
+            )
+        );
+    }
+
+    #[test]
+    fn an_empty_issuer_leaves_only_the_account_in_the_label() {
+        let url = otpauth_url("", "alice", SEED1, &TotpParams::default());
+        assert_eq!(
+            url,
+            "otpauth://totp/alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+        );
+    }
+
+    #[test]
+    fn a_colon_in_the_issuer_or_account_does_not_break_enrolment() {
+        let params = TotpParams::default();
+        let url = otpauth_url("Acme: Portal", "a:b@example.com", SEED1, &params);
+        assert_eq!(
+            url,
+            "otpauth://totp/Acme%E2%88%B6%20Portal:a%E2%88%B6b%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Acme%E2%88%B6%20Portal"
+        );
+        // An authenticator reading the URL sees one issuer, one account and our secret.
+        let read = Totp::from_url(&url).unwrap();
+        assert_eq!(read.issuer(), Some("Acme∶ Portal"));
+        assert_eq!(read.account_name(), "a∶b@example.com");
+        assert_eq!(read.secret().as_bytes(), SEED1);
+        let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let typed = read.generate(1_700_000_000).to_string();
+        assert_eq!(typed, code_at(SEED1, &params, at));
+        let code = TotpCode::parse(&typed).unwrap();
+        assert_eq!(
+            matching_step(SEED1, &params, &code, at),
+            Some(step_at(at, &params))
         );
     }
 }

@@ -3,6 +3,7 @@
 //! signing in on a real database.
 
 mod common;
+mod outage;
 mod port_contracts;
 mod schema_and_concurrency;
 mod sign_in_on_the_database;

@@ -18,7 +18,7 @@ use crate::notifier::ConsoleNotifier;
 
 /// Connects to the database and applies pending migrations.
 pub async fn store(config: &Config) -> Result<SeaOrmStore, String> {
-    let store = SeaOrmStore::connect(&config.database_url, config.database_max_connections.get())
+    let store = SeaOrmStore::connect_with(&config.database_url, config.pool_options())
         .await
         .map_err(|e| format!("database_url: cannot connect: {e}"))?;
     store

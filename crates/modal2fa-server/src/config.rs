@@ -28,6 +28,7 @@ use modal2fa_core::lockout::LockoutSettings;
 use modal2fa_core::machine::MachineConfig;
 use modal2fa_core::password::PasswordHashing;
 use modal2fa_core::settings::SessionSettings;
+use modal2fa_sea_orm::PoolOptions;
 use serde::Deserialize;
 use serde::de::{Deserializer, Error as _};
 use time::Duration;
@@ -43,6 +44,11 @@ pub struct Config {
     pub database_url: String,
     /// Connection pool size.
     pub database_max_connections: Bounded<1, 1000>,
+    /// How long a statement waits for a pooled connection (at most a minute): while the
+    /// database is down, how long a request waits before it is answered 503.
+    pub database_acquire_timeout_seconds: Bounded<1, 60>,
+    /// How long opening one database connection may take (at most a minute).
+    pub database_connect_timeout_seconds: Bounded<1, 60>,
     /// The server secret (≥ 32 bytes; hex or base64). Prefer `secret_file` in production.
     pub secret: Option<Secret>,
     /// Where the secret is kept; created with a random secret on first start if missing.
@@ -116,6 +122,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite://modal2fa.sqlite?mode=rwc".into(),
             database_max_connections: Bounded::new(8),
+            database_acquire_timeout_seconds: Bounded::new(3),
+            database_connect_timeout_seconds: Bounded::new(3),
             secret: None,
             secret_file: PathBuf::from(".modal2fa/secret"),
             secure_cookies: None,
@@ -477,6 +485,16 @@ impl Config {
                 ),
             )),
             None => Ok(()),
+        }
+    }
+
+    /// The database pool's size and timeouts.
+    pub fn pool_options(&self) -> PoolOptions {
+        let seconds = |n: u32| std::time::Duration::from_secs(u64::from(n));
+        PoolOptions {
+            max_connections: self.database_max_connections.get(),
+            acquire_timeout: seconds(self.database_acquire_timeout_seconds.get()),
+            connect_timeout: seconds(self.database_connect_timeout_seconds.get()),
         }
     }
 

@@ -175,6 +175,14 @@ fn lifetimes_and_counts_beyond_their_bounds_are_refused() {
         ("trusted_device_days = 401", "must be from 1 to 400"),
         ("database_max_connections = 0", "must be from 1 to 1000"),
         (
+            "database_acquire_timeout_seconds = 61",
+            "database_acquire_timeout_seconds (/",
+        ),
+        (
+            "database_connect_timeout_seconds = 0",
+            "database_connect_timeout_seconds (/",
+        ),
+        (
             "[lockout]\nuser_failed_attempts = 0",
             "lockout.user_failed_attempts (/",
         ),
@@ -197,6 +205,43 @@ fn lifetimes_and_counts_beyond_their_bounds_are_refused() {
     ] {
         let err = error(text, &[]);
         assert!(err.contains(bound), "{text}: {err}");
+    }
+}
+
+#[test]
+fn the_database_timeouts_are_bounded_seconds_that_make_the_pools_options() {
+    assert_eq!(Config::default().pool_options(), PoolOptions::default());
+    let c = load_with(
+        "database_acquire_timeout_seconds = 60",
+        &[("MODAL2FA_DATABASE_CONNECT_TIMEOUT_SECONDS", "1")],
+    )
+    .unwrap();
+    let seconds = std::time::Duration::from_secs;
+    assert_eq!(
+        c.pool_options(),
+        PoolOptions {
+            max_connections: 8,
+            acquire_timeout: seconds(60),
+            connect_timeout: seconds(1),
+        }
+    );
+    for (key, var, value) in [
+        (
+            "database_acquire_timeout_seconds",
+            "MODAL2FA_DATABASE_ACQUIRE_TIMEOUT_SECONDS",
+            "0",
+        ),
+        (
+            "database_connect_timeout_seconds",
+            "MODAL2FA_DATABASE_CONNECT_TIMEOUT_SECONDS",
+            "61",
+        ),
+    ] {
+        let err = error("", &[(var, value)]);
+        assert!(
+            err.contains(&format!("{key} ({var}): must be from 1 to 60")),
+            "{err}"
+        );
     }
 }
 

@@ -30,8 +30,6 @@ pub struct PoolOptions {
     /// How long a statement waits for a free (or new) connection before the store answers
     /// [`PortError::Unavailable`]: what bounds a request's wait while the database is down.
     pub acquire_timeout: Duration,
-    /// How long opening one connection may take.
-    pub connect_timeout: Duration,
 }
 
 impl Default for PoolOptions {
@@ -39,7 +37,6 @@ impl Default for PoolOptions {
         Self {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(3),
-            connect_timeout: Duration::from_secs(3),
         }
     }
 }
@@ -86,7 +83,8 @@ impl SeaOrmStore {
         let mut opts = ConnectOptions::new(url.to_owned());
         opts.max_connections(options.max_connections.max(1))
             .min_connections(1)
-            .connect_timeout(options.connect_timeout)
+            // (SeaORM hands a connect timeout to sqlx as the acquire timeout, so opening a
+            // connection is bounded by the acquiring statement's deadline.)
             .acquire_timeout(options.acquire_timeout)
             .sqlx_logging(false);
         let is_sqlite_file = url.starts_with("sqlite:") && !url.contains(":memory:");
@@ -149,15 +147,21 @@ fn is_unavailable(e: &DbErr) -> bool {
         _ => return false,
     };
     match runtime {
-        RuntimeErr::SqlxError(s) => matches!(
-            s.as_ref(),
+        RuntimeErr::SqlxError(s) => match s.as_ref() {
             Sqlx::Io(_)
-                | Sqlx::Tls(_)
-                | Sqlx::PoolTimedOut
-                | Sqlx::PoolClosed
-                | Sqlx::WorkerCrashed
-                | Sqlx::Protocol(_)
-        ),
+            | Sqlx::Tls(_)
+            | Sqlx::PoolTimedOut
+            | Sqlx::PoolClosed
+            | Sqlx::WorkerCrashed
+            | Sqlx::Protocol(_) => true,
+            // The server ended the session: SQLSTATE class 08 (connection exception, also
+            // MySQL's shutdown 08S01) or PostgreSQL's 57P01–57P03 (admin shutdown, crash
+            // shutdown, cannot connect now) — a restart, not a refused statement.
+            Sqlx::Database(d) => d
+                .code()
+                .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+            _ => false,
+        },
         _ => false,
     }
 }

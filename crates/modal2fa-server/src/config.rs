@@ -47,8 +47,6 @@ pub struct Config {
     /// How long a statement waits for a pooled connection (at most a minute): while the
     /// database is down, how long a request waits before it is answered 503.
     pub database_acquire_timeout_seconds: Bounded<1, 60>,
-    /// How long opening one database connection may take (at most a minute).
-    pub database_connect_timeout_seconds: Bounded<1, 60>,
     /// The server secret (≥ 32 bytes; hex or base64). Prefer `secret_file` in production.
     pub secret: Option<Secret>,
     /// Where the secret is kept; created with a random secret on first start if missing.
@@ -123,7 +121,6 @@ impl Default for Config {
             database_url: "sqlite://modal2fa.sqlite?mode=rwc".into(),
             database_max_connections: Bounded::new(8),
             database_acquire_timeout_seconds: Bounded::new(3),
-            database_connect_timeout_seconds: Bounded::new(3),
             secret: None,
             secret_file: PathBuf::from(".modal2fa/secret"),
             secure_cookies: None,
@@ -488,13 +485,12 @@ impl Config {
         }
     }
 
-    /// The database pool's size and timeouts.
+    /// The database pool's size and timeout.
     pub fn pool_options(&self) -> PoolOptions {
         let seconds = |n: u32| std::time::Duration::from_secs(u64::from(n));
         PoolOptions {
             max_connections: self.database_max_connections.get(),
             acquire_timeout: seconds(self.database_acquire_timeout_seconds.get()),
-            connect_timeout: seconds(self.database_connect_timeout_seconds.get()),
         }
     }
 

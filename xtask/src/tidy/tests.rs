@@ -38,8 +38,7 @@ fn tidy_passes_when_core_depends_only_on_pure_crates() {
 
 #[test]
 fn tidy_fails_when_actix_web_is_added_to_core() {
-    let err =
-        check_dependency_rule(&meta(&[("modal2fa-core", "actix-web", None)])).unwrap_err();
+    let err = check_dependency_rule(&meta(&[("modal2fa-core", "actix-web", None)])).unwrap_err();
     assert_eq!(
         err,
         vec!["modal2fa-core must not depend on actix-web (via modal2fa-core -> actix-web)"]

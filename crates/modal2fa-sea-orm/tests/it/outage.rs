@@ -158,7 +158,6 @@ async fn through_a_forwarder(backend: Backend) -> (TestDb, Forwarder, SeaOrmStor
     let options = PoolOptions {
         max_connections: 4,
         acquire_timeout: POOL_TIMEOUT,
-        connect_timeout: POOL_TIMEOUT,
     };
     let store = SeaOrmStore::connect_with(&forwarder.url_for(&db.url), options)
         .await
@@ -302,6 +301,63 @@ async fn a_statement_cut_off_by_the_outage_is_unavailable_and_the_pool_recovers(
 
         store.connection().clone().close().await.ok();
         drop(forwarder);
+        db.drop_db().await;
+    }
+}
+
+/// The server ends the session of a running statement, as a restart or a fast shutdown
+/// does (PostgreSQL: FATAL 57P01 admin_shutdown; MariaDB: the socket closes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_whose_session_the_server_ends_is_unavailable() {
+    use modal2fa_sea_orm::sea_orm::{Database, DbBackend, Statement};
+    for backend in external_backends() {
+        let db = TestDb::create(backend).await;
+        let store = db.store().await;
+        let (var, sleep, find) = match backend {
+            Backend::Postgres => (
+                "MODAL2FA_TEST_POSTGRES_URL",
+                "SELECT pg_sleep(20)",
+                "SELECT pid::BIGINT FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(20)'",
+            ),
+            _ => (
+                "MODAL2FA_TEST_MYSQL_URL",
+                "SELECT SLEEP(20)",
+                "SELECT CAST(id AS SIGNED) FROM information_schema.processlist WHERE info = 'SELECT SLEEP(20)'",
+            ),
+        };
+        let conn = store.connection().clone();
+        let running = tokio::spawn(async move { conn.execute_unprepared(sleep).await });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let admin = Database::connect(std::env::var(var).unwrap().as_str())
+            .await
+            .unwrap();
+        let kind = admin.get_database_backend();
+        let row = admin
+            .query_one_raw(Statement::from_string(kind, find))
+            .await
+            .unwrap()
+            .unwrap();
+        let id: i64 = row.try_get_by_index(0).unwrap();
+        let end = match kind {
+            DbBackend::Postgres => format!("SELECT pg_terminate_backend({id})"),
+            _ => format!("KILL {id}"),
+        };
+        admin.execute_unprepared(&end).await.unwrap();
+        let err = timed(&format!("{backend:?}"), running)
+            .await
+            .unwrap()
+            .expect_err("ended");
+        assert_unavailable(
+            &format!("{backend:?}: ended by the server"),
+            Err::<(), _>(map_err(err)),
+        );
+        assert_eq!(
+            store.load("none").await.unwrap(),
+            None,
+            "the pool serves on"
+        );
+        admin.close().await.ok();
+        store.connection().clone().close().await.ok();
         db.drop_db().await;
     }
 }

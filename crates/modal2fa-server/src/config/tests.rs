@@ -179,10 +179,6 @@ fn lifetimes_and_counts_beyond_their_bounds_are_refused() {
             "database_acquire_timeout_seconds (/",
         ),
         (
-            "database_connect_timeout_seconds = 0",
-            "database_connect_timeout_seconds (/",
-        ),
-        (
             "[lockout]\nuser_failed_attempts = 0",
             "lockout.user_failed_attempts (/",
         ),
@@ -213,16 +209,15 @@ fn the_database_timeouts_are_bounded_seconds_that_make_the_pools_options() {
     assert_eq!(Config::default().pool_options(), PoolOptions::default());
     let c = load_with(
         "database_acquire_timeout_seconds = 60",
-        &[("MODAL2FA_DATABASE_CONNECT_TIMEOUT_SECONDS", "1")],
+        &[("MODAL2FA_DATABASE_MAX_CONNECTIONS", "4")],
     )
     .unwrap();
     let seconds = std::time::Duration::from_secs;
     assert_eq!(
         c.pool_options(),
         PoolOptions {
-            max_connections: 8,
+            max_connections: 4,
             acquire_timeout: seconds(60),
-            connect_timeout: seconds(1),
         }
     );
     for (key, var, value) in [
@@ -232,8 +227,8 @@ fn the_database_timeouts_are_bounded_seconds_that_make_the_pools_options() {
             "0",
         ),
         (
-            "database_connect_timeout_seconds",
-            "MODAL2FA_DATABASE_CONNECT_TIMEOUT_SECONDS",
+            "database_acquire_timeout_seconds",
+            "MODAL2FA_DATABASE_ACQUIRE_TIMEOUT_SECONDS",
             "61",
         ),
     ] {

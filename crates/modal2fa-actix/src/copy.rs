@@ -4,6 +4,7 @@
 use modal2fa_core::ServiceError;
 use modal2fa_core::error::Forbidden;
 use modal2fa_core::machine::{MicrosoftRefusal, Refusal};
+use modal2fa_core::model::{ParseError, Problem};
 use modal2fa_core::ports::ConflictKind;
 use modal2fa_core::tokens::LinkError;
 use time::OffsetDateTime;
@@ -43,16 +44,48 @@ pub fn refusal(r: Refusal, now: OffsetDateTime) -> String {
         Refusal::NoPendingLogin => "Please sign in first.".into(),
         Refusal::NotAllowed => "That is not possible now.".into(),
         Refusal::Microsoft(m) => microsoft(m).into(),
-        Refusal::Invalid(e) => {
-            let mut s = e.to_string();
-            if let Some(first) = s.get_mut(0..1) {
-                first.make_ascii_uppercase();
-            }
-            format!("{s}.")
-        }
+        Refusal::Invalid(e) => field_error(e),
         Refusal::Link(l) => link(l).into(),
         _ => "That is not possible now.".into(),
     }
+}
+
+/// What a field that did not parse says: the field's name as the form labels it, then
+/// the problem.
+pub fn field_error(e: ParseError) -> String {
+    let field = match e.field {
+        "username" => "Username",
+        "email" => "Email address",
+        "password" => "Password",
+        "code" => "Code",
+        "name" => "Name",
+        other => return capitalised(&format!("{other} {}.", e.problem)),
+    };
+    let problem = match e.problem {
+        Problem::Required => "is required".to_owned(),
+        Problem::TooLong { max } => format!("must be at most {max} characters long"),
+        Problem::TooManyBytes { max } => format!("must be at most {max} bytes long"),
+        Problem::TooShort { min } => format!("must be at least {min} characters long"),
+        Problem::UsernameCharacters => {
+            "may contain only letters, digits and the characters @ . + - _".to_owned()
+        }
+        Problem::MissingAt => "must contain an @".to_owned(),
+        Problem::LocalPart => "has an invalid part before the @".to_owned(),
+        Problem::Domain => "has an invalid domain after the @".to_owned(),
+        Problem::DigitsOnly => "may contain only digits".to_owned(),
+        Problem::DigitCount { min, max } => format!("must have {min} to {max} digits"),
+        Problem::RepeatsOneCharacter => "must not be one character repeated".to_owned(),
+        Problem::SameAsIdentity => "must not be your username or email address".to_owned(),
+        other => other.to_string(),
+    };
+    format!("{field} {problem}.")
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 fn microsoft(m: MicrosoftRefusal) -> &'static str {
@@ -114,7 +147,6 @@ pub fn service_error(e: &ServiceError, now: OffsetDateTime) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use modal2fa_core::model::ParseError;
     use time::Duration;
     use time::macros::datetime;
 
@@ -134,8 +166,13 @@ mod tests {
 
     #[test]
     fn a_field_error_becomes_a_sentence() {
-        let e = ParseError::new("username", "is required");
+        let e = ParseError::new("username", Problem::Required);
         assert_eq!(refusal(Refusal::Invalid(e), NOW), "Username is required.");
+        let e = ParseError::new("password", Problem::TooShort { min: 8 });
+        assert_eq!(
+            field_error(e),
+            "Password must be at least 8 characters long."
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 use std::str::FromStr;
 
-use crate::parse::ParseError;
+use crate::parse::{ParseError, Problem};
 
 /// The most `X-Forwarded-For` bytes looked at; entries beyond are never needed since only
 /// the right-most few can be trusted.
@@ -28,10 +28,7 @@ impl IpNet {
     pub fn new(addr: IpAddr, prefix: u8) -> Result<Self, ParseError> {
         let max = if addr.is_ipv4() { 32 } else { 128 };
         if prefix > max {
-            return Err(ParseError::new(
-                "network",
-                "has a prefix length that is too long",
-            ));
+            return Err(ParseError::new("network", Problem::PrefixTooLong));
         }
         Ok(Self {
             addr: mask(addr, prefix),
@@ -55,14 +52,14 @@ impl FromStr for IpNet {
                 a,
                 Some(
                     p.parse::<u8>()
-                        .map_err(|_| ParseError::new("network", "has an invalid prefix length"))?,
+                        .map_err(|_| ParseError::new("network", Problem::BadPrefixLength))?,
                 ),
             ),
             None => (s, None),
         };
         let addr = canonical(
             addr.parse::<IpAddr>()
-                .map_err(|_| ParseError::new("network", "is not an IP address or CIDR"))?,
+                .map_err(|_| ParseError::new("network", Problem::NotAnAddress))?,
         );
         let prefix = prefix.unwrap_or(if addr.is_ipv4() { 32 } else { 128 });
         Self::new(addr, prefix)

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client_ip::{IpNet, IpSet, canonical};
 use crate::model::Username;
-use crate::parse::ParseError;
+use crate::parse::{ParseError, Problem};
 
 /// What a lockout counter is keyed on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -56,7 +56,9 @@ impl LockoutKey {
         } else {
             Err(ParseError::new(
                 "lockout key",
-                "must start with user: or ip:",
+                Problem::MissingPrefix {
+                    expected: "user: or ip:",
+                },
             ))
         }
     }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-pub use crate::parse::ParseError;
+pub use crate::parse::{ParseError, Problem};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -27,7 +27,7 @@ impl FromStr for UserId {
         s.trim()
             .parse::<i64>()
             .map(UserId)
-            .map_err(|_| ParseError::new("user id", "must be a whole number"))
+            .map_err(|_| ParseError::new("user id", Problem::NotWholeNumber))
     }
 }
 
@@ -44,19 +44,19 @@ impl Username {
     pub fn parse(input: &str) -> Result<Self, ParseError> {
         let s = input.trim();
         if s.is_empty() {
-            return Err(ParseError::new("username", "is required"));
+            return Err(ParseError::new("username", Problem::Required));
         }
         if s.chars().count() > Self::MAX_LEN {
-            return Err(ParseError::new("username", "is longer than 150 characters"));
+            return Err(ParseError::new(
+                "username",
+                Problem::TooLong { max: Self::MAX_LEN },
+            ));
         }
         if !s
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '@' | '.' | '+' | '-' | '_'))
         {
-            return Err(ParseError::new(
-                "username",
-                "may contain only letters, digits and @ . + - _",
-            ));
+            return Err(ParseError::new("username", Problem::UsernameCharacters));
         }
         Ok(Self(s.to_owned()))
     }
@@ -102,20 +102,20 @@ impl Email {
     pub fn parse(input: &str) -> Result<Self, ParseError> {
         let s = input.trim();
         if s.is_empty() {
-            return Err(ParseError::new("email", "is required"));
+            return Err(ParseError::new("email", Problem::Required));
         }
         if s.len() > 254 {
-            return Err(ParseError::new("email", "is longer than 254 characters"));
+            return Err(ParseError::new("email", Problem::TooLong { max: 254 }));
         }
         let (local, domain) = s
             .rsplit_once('@')
-            .ok_or(ParseError::new("email", "must contain @"))?;
+            .ok_or(ParseError::new("email", Problem::MissingAt))?;
         let local_ok = !local.is_empty()
             && local.len() <= 64
             && !local.contains('@')
             && !local.chars().any(|c| c.is_whitespace() || c.is_control());
         if !local_ok {
-            return Err(ParseError::new("email", "has an invalid part before @"));
+            return Err(ParseError::new("email", Problem::LocalPart));
         }
         let domain_ok = domain.contains('.')
             && !domain.starts_with('.')
@@ -125,7 +125,7 @@ impl Email {
                 .chars()
                 .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
         if !domain_ok {
-            return Err(ParseError::new("email", "has an invalid domain"));
+            return Err(ParseError::new("email", Problem::Domain));
         }
         Ok(Self(format!("{local}@{}", domain.to_lowercase())))
     }
@@ -169,13 +169,16 @@ impl TotpCode {
             .filter(|c| !c.is_whitespace() && *c != '-')
             .collect();
         if digits.is_empty() {
-            return Err(ParseError::new("code", "is required"));
+            return Err(ParseError::new("code", Problem::Required));
         }
         if !digits.chars().all(|c| c.is_ascii_digit()) {
-            return Err(ParseError::new("code", "must contain digits only"));
+            return Err(ParseError::new("code", Problem::DigitsOnly));
         }
         if !(6..=8).contains(&digits.len()) {
-            return Err(ParseError::new("code", "must be 6 to 8 digits long"));
+            return Err(ParseError::new(
+                "code",
+                Problem::DigitCount { min: 6, max: 8 },
+            ));
         }
         Ok(Self(digits))
     }
@@ -237,7 +240,9 @@ impl FromStr for AuthMethod {
             .find(|m| m.as_str() == s)
             .ok_or(ParseError::new(
                 "method",
-                "must be password, cookie, 2fa or microsoft",
+                Problem::UnknownName {
+                    expected: "password, cookie, 2fa or microsoft",
+                },
             ))
     }
 }

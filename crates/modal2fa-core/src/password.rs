@@ -8,7 +8,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use data_encoding::BASE64;
 use sha2::Sha256;
 
-use crate::model::{ParseError, User};
+use crate::model::{ParseError, Problem, User};
 use crate::ports::SecretGenerator;
 use crate::secret::{SecretString, constant_time_eq};
 
@@ -210,19 +210,23 @@ pub fn validate_new_password(
     if p.chars().count() < MIN_PASSWORD_CHARS {
         return Err(ParseError::new(
             "password",
-            "must be at least 8 characters long",
+            Problem::TooShort {
+                min: MIN_PASSWORD_CHARS,
+            },
         ));
     }
     if p.len() > MAX_PASSWORD_BYTES {
         return Err(ParseError::new(
             "password",
-            "must be at most 4096 bytes long",
+            Problem::TooManyBytes {
+                max: MAX_PASSWORD_BYTES,
+            },
         ));
     }
     let mut chars = p.chars();
     let first = chars.next();
     if chars.all(|c| Some(c) == first) {
-        return Err(ParseError::new("password", "must not repeat one character"));
+        return Err(ParseError::new("password", Problem::RepeatsOneCharacter));
     }
     if let Some(u) = user {
         let lower = p.to_lowercase();
@@ -231,10 +235,7 @@ pub fn validate_new_password(
                 .as_ref()
                 .is_some_and(|e| e.as_str().to_lowercase() == lower)
         {
-            return Err(ParseError::new(
-                "password",
-                "must not be your username or email",
-            ));
+            return Err(ParseError::new("password", Problem::SameAsIdentity));
         }
     }
     Ok(())

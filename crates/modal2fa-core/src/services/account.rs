@@ -65,7 +65,7 @@ impl AccountService {
                 if p.expose().to_lowercase() == username.canonical() {
                     return Err(crate::model::ParseError::new(
                         "password",
-                        "must not be your username or email",
+                        crate::model::Problem::SameAsIdentity,
                     )
                     .into());
                 }

@@ -6,7 +6,7 @@ use super::Context;
 use crate::error::{Forbidden, ServiceError, ServiceResult};
 use crate::machine::LoginState;
 use crate::model::{
-    AuditKind, AuthMethod, ParseError, RequestContext, SecurityEventKind, TrustedDevice,
+    AuditKind, AuthMethod, ParseError, Problem, RequestContext, SecurityEventKind, TrustedDevice,
 };
 use crate::secret::SecretString;
 use crate::tokens::TrustedDeviceToken;
@@ -31,10 +31,10 @@ impl TrustedDeviceService {
         }
         let name = name.trim();
         if name.is_empty() {
-            return Err(ParseError::new("name", "is required").into());
+            return Err(ParseError::new("name", Problem::Required).into());
         }
         if name.chars().count() > 64 {
-            return Err(ParseError::new("name", "is longer than 64 characters").into());
+            return Err(ParseError::new("name", Problem::TooLong { max: 64 }).into());
         }
         let max = c.policy.max_trusted_devices(&user);
         if !c.policy.allowed_remember(&user) || max == 0 {

@@ -34,7 +34,8 @@ pub struct ValidPassword {
     pub two_factor_applies: bool,
     /// The trusted-device cookie.
     pub trusted_device: TrustedDeviceVerdict,
-    /// The user has a confirmed second factor.
+    /// The user has a confirmed second factor (consulted only when 2FA applies and no
+    /// trusted device signed the user in; the services may skip the lookup otherwise).
     pub has_factor: bool,
     /// Policy `user_2fa_optional`.
     pub factor_optional: bool,

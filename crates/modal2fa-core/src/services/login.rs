@@ -12,8 +12,8 @@ use crate::machine::{
     PasswordAttempt, PasswordVerdict, Refusal, SignedIn, TrustedDeviceVerdict, ValidPassword,
 };
 use crate::model::{
-    AuditKind, AuthMethod, FactorKind, ParseError, RequestContext, SecurityEventKind, TotpCode,
-    User, Username,
+    AuditKind, AuthMethod, FactorKind, ParseError, Problem, RequestContext, SecurityEventKind,
+    TotpCode, User, Username,
 };
 use crate::password::PasswordCheck;
 use crate::ports::ExternalClaims;
@@ -92,11 +92,11 @@ impl Context {
         ctx: &RequestContext,
     ) -> ServiceResult<LoginReport> {
         if form.username.trim().is_empty() {
-            let e = ParseError::new("username", "is required");
+            let e = ParseError::new("username", Problem::Required);
             return Ok(LoginReport::refused(state, Refusal::Invalid(e)));
         }
         if form.password.expose().is_empty() {
-            let e = ParseError::new("password", "is required");
+            let e = ParseError::new("password", Problem::Required);
             return Ok(LoginReport::refused(state, Refusal::Invalid(e)));
         }
         let username = Username::parse(&form.username).ok();
@@ -177,13 +177,23 @@ impl Context {
             }
             _ => (TrustedDeviceVerdict::Absent, CookieUpdate::Keep),
         };
+        // Whether the user has a factor matters only when 2FA applies and no trusted device
+        // signed them in: the factor lookups are skipped otherwise.
+        let has_factor = if two_factor_applies
+            && password_login_allowed
+            && trusted != TrustedDeviceVerdict::Accepted
+        {
+            self.has_factor(u).await?
+        } else {
+            true
+        };
         let valid = ValidPassword {
             user_id: u.id,
             user_key: LockoutKey::user(&u.username),
             password_login_allowed,
             two_factor_applies,
             trusted_device: trusted,
-            has_factor: self.has_factor(u).await?,
+            has_factor,
             factor_optional: self.policy.user_2fa_optional(u),
         };
         Ok((valid, cookie))

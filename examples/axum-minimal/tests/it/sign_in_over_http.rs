@@ -1,10 +1,8 @@
 //! Drives the axum example over HTTP as a browser would: password, then TOTP, with the
 //! session cookie and the forms' CSRF tokens.
 
-mod common;
-
+use crate::common::harness;
 use axum::http::StatusCode;
-use common::harness;
 use modal2fa_core::totp;
 
 #[tokio::test]

@@ -1,8 +1,6 @@
 //! The test harness: the app on in-memory adapters, driven without a socket, and a small
 //! browser that keeps the session cookie and the forms' CSRF token as a real one would.
 
-#![allow(dead_code)] // each test file uses a part
-
 use std::sync::Arc;
 
 use axum::body::Body;

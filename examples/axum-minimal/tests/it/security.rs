@@ -2,17 +2,15 @@
 //! every POST, the session cookie's flags, a new session id at every privilege change and
 //! none after logout, and no internal text in any response.
 
-mod common;
-
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::common::{Harness, ORIGIN, harness, harness_with};
 use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
 use axum_minimal::Config;
 use axum_minimal::copy::{CSRF_REFUSED, SOMETHING_WENT_WRONG};
-use common::{Harness, ORIGIN, harness, harness_with};
 use modal2fa_core::model::{Page, SessionRecord};
 use modal2fa_core::ports::SessionStore;
 use modal2fa_core::services::SessionService;
@@ -36,7 +34,7 @@ async fn post(
     cookie: &str,
     headers: &[(&str, &str)],
     body: &str,
-) -> common::Reply {
+) -> crate::common::Reply {
     let mut all = vec![("cookie", cookie)];
     all.extend_from_slice(headers);
     h.send(Method::POST, path, &all, body).await

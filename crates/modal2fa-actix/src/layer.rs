@@ -3,6 +3,7 @@
 //! the store is down with 503 and `Retry-After` (the "temporarily unavailable" modal)
 //! instead of an opaque 500.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -14,7 +15,7 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forwar
 
 use crate::Modal2faWeb;
 use crate::error::WebError;
-use crate::session::{PortSessionStore, STORE_UNAVAILABLE};
+use crate::session::{DEFERRED_DELETE, PortSessionStore, STORE_UNAVAILABLE};
 
 /// Server-side sessions for the app (see [`Modal2faWeb::session_middleware`]).
 pub struct SessionLayer {
@@ -75,8 +76,20 @@ where
         let htmx = crate::render::is_htmx(req.request());
         let web = self.web.clone();
         let call = self.inner.call(req);
-        Box::pin(async move {
-            match call.await {
+        Box::pin(DEFERRED_DELETE.scope(RefCell::new(None), async move {
+            let result = call.await;
+            // A deletion that no renewal's save took over (a purge): run it now.
+            let pending = DEFERRED_DELETE.with(|d| d.borrow_mut().take());
+            let result = match (result, pending) {
+                (Ok(res), Some(id_hash)) => {
+                    match crate::session::delete_now(&web.auth().sessions, &id_hash).await {
+                        Ok(()) => Ok(res),
+                        Err(e) => Err(actix_web::error::ErrorInternalServerError(e)),
+                    }
+                }
+                (result, _) => result,
+            };
+            match result {
                 Ok(res) => Ok(res.map_into_left_body()),
                 Err(e) if e.to_string() == STORE_UNAVAILABLE => {
                     let page = crate::menu::unavailable(&web, htmx);
@@ -84,6 +97,6 @@ where
                 }
                 Err(e) => Err(e),
             }
-        })
+        }))
     }
 }

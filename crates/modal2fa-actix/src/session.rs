@@ -7,8 +7,13 @@
 //! (which also slides its expiry); one that does not writes nothing, unless the session
 //! was last seen longer ago than a tenth of the idle timeout, when loading it marks it
 //! seen. So a burst of requests costs one read each, and the idle timeout is still kept
-//! to within a tenth of itself.
+//! to within a tenth of itself. A renewal (actix-session deletes the old key, then saves
+//! under a new one) becomes one statement moving the row to its new id: within a request
+//! the deletion waits (see [`SessionLayer`](crate::SessionLayer)), and the save that
+//! follows renews instead of inserting; a deletion no save follows runs when the request
+//! is done.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use actix_session::Session;
@@ -44,6 +49,11 @@ fn store_error(e: modal2fa_core::ServiceError) -> anyhow::Error {
         }
         other => anyhow::Error::new(other),
     }
+}
+
+tokio::task_local! {
+    /// Within a request: the id hash whose deletion waits for a renewal's save.
+    pub(crate) static DEFERRED_DELETE: RefCell<Option<String>>;
 }
 
 /// The login state a session holds (anonymous when it holds none).
@@ -102,6 +112,12 @@ impl PortSessionStore {
     }
 }
 
+/// Deletes a session row now.
+pub(crate) async fn delete_now(sessions: &SessionService, id_hash: &str) -> anyhow::Result<()> {
+    sessions.delete_record(id_hash).await.map_err(store_error)?;
+    Ok(())
+}
+
 fn hash(key: &SessionKey) -> String {
     sha256_hex(key.as_ref().as_bytes())
 }
@@ -131,10 +147,15 @@ impl SessionStore for PortSessionStore {
         let record = self
             .record(&key, &state)
             .map_err(SaveError::Serialization)?;
-        self.sessions
-            .save_record(&record)
-            .await
-            .map_err(|e| SaveError::Other(store_error(e)))?;
+        let renewing = DEFERRED_DELETE
+            .try_with(|d| d.borrow_mut().take())
+            .ok()
+            .flatten();
+        let saved = match renewing {
+            Some(old) => self.sessions.renew_record(&old, &record).await,
+            None => self.sessions.save_record(&record).await,
+        };
+        saved.map_err(|e| SaveError::Other(store_error(e)))?;
         Ok(key)
     }
 
@@ -171,10 +192,11 @@ impl SessionStore for PortSessionStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
-        self.sessions
-            .delete_record(&hash(key))
-            .await
-            .map_err(store_error)?;
+        // Within a request the deletion waits: a save that follows turns it into a renewal.
+        let deferred = DEFERRED_DELETE.try_with(|d| *d.borrow_mut() = Some(hash(key)));
+        if deferred.is_err() {
+            delete_now(&self.sessions, &hash(key)).await?;
+        }
         Ok(())
     }
 }

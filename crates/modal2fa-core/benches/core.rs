@@ -58,6 +58,7 @@ fn bench(c: &mut Criterion) {
         user_key: Some(key.clone()),
         ip_key: Some(LockoutKey::Ip("192.0.2.1".into())),
         lock: lockout::LockStatus::Open,
+        user_counted: None,
         verdict: PasswordVerdict::Valid(ValidPassword {
             user_id: UserId(1),
             user_key: key.clone(),

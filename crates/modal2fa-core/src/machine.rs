@@ -17,7 +17,7 @@ pub use state::*;
 
 use time::OffsetDateTime;
 
-use crate::lockout::{LockStatus, LockoutKey};
+use crate::lockout::{LockStatus, LockoutEntry, LockoutKey};
 use crate::model::{AuditKind, AuthMethod, SecurityEventKind, UserId};
 
 /// Advances the machine.
@@ -155,6 +155,7 @@ fn signed_in_as(
 fn park(
     user_id: UserId,
     lockout_key: LockoutKey,
+    counted: Option<LockoutEntry>,
     setup: bool,
     now: OffsetDateTime,
     mut effects: Vec<Effect>,
@@ -168,6 +169,7 @@ fn park(
             since: now,
             setup_required: setup,
             failed_codes: 0,
+            counted,
         }),
         effects,
         outcome: Outcome::SecondFactorRequired { setup },
@@ -175,7 +177,8 @@ fn park(
 }
 
 fn password(state: &LoginState, attempt: PasswordAttempt, now: OffsetDateTime) -> Transition {
-    // The lock is checked before the password, whatever the password was.
+    // The attempt was counted before the password was checked; beyond a budget the
+    // password was not checked, and the refusal is the same whatever it was.
     if let LockStatus::Locked { until } = attempt.lock {
         return Transition::stay(
             state,
@@ -184,36 +187,43 @@ fn password(state: &LoginState, attempt: PasswordAttempt, now: OffsetDateTime) -
         );
     }
     let valid = match attempt.verdict {
+        // Already counted: the failure stands.
         PasswordVerdict::Invalid => {
-            let mut effects: Vec<Effect> = [attempt.user_key, attempt.ip_key]
-                .into_iter()
-                .flatten()
-                .map(Effect::RecordFailure)
-                .collect();
-            effects.push(Effect::Audit(AuditKind::LoginFailed));
             return Transition::stay(
                 state,
                 Outcome::Refused(Refusal::InvalidCredentials),
-                effects,
+                vec![Effect::Audit(AuditKind::LoginFailed)],
             );
         }
         PasswordVerdict::Valid(v) => v,
     };
+    // A right password was no failure: the address's count is taken back; the account's
+    // is cleared by a sign-in, and stays while the login waits for its second factor.
+    let settle_ip: Vec<Effect> = attempt.ip_key.into_iter().map(Effect::Settle).collect();
     let user_key = valid.user_key;
     if !valid.password_login_allowed {
+        let mut effects = vec![Effect::Settle(user_key)];
+        effects.extend(settle_ip);
+        effects.push(Effect::Audit(AuditKind::PasswordLoginRefused));
         return Transition::stay(
             state,
             Outcome::Refused(Refusal::PasswordLoginNotAllowed),
-            vec![Effect::Audit(AuditKind::PasswordLoginRefused)],
+            effects,
         );
     }
     if !valid.two_factor_applies {
-        return sign_in(valid.user_id, AuthMethod::Password, user_key, now);
+        return with_first(
+            settle_ip,
+            sign_in(valid.user_id, AuthMethod::Password, user_key, now),
+        );
     }
-    let mut effects = Vec::new();
+    let mut effects = settle_ip;
     match valid.trusted_device {
         TrustedDeviceVerdict::Accepted => {
-            return sign_in(valid.user_id, AuthMethod::Cookie, user_key, now);
+            return with_first(
+                effects,
+                sign_in(valid.user_id, AuthMethod::Cookie, user_key, now),
+            );
         }
         TrustedDeviceVerdict::Superseded => {
             effects.push(Effect::Audit(AuditKind::TrustedDeviceTheft));
@@ -222,12 +232,28 @@ fn password(state: &LoginState, attempt: PasswordAttempt, now: OffsetDateTime) -
         TrustedDeviceVerdict::Absent | TrustedDeviceVerdict::Rejected => {}
     }
     if !valid.has_factor && valid.factor_optional {
-        let mut t = sign_in(valid.user_id, AuthMethod::Password, user_key, now);
-        effects.append(&mut t.effects);
-        t.effects = effects;
-        return t;
+        return with_first(
+            effects,
+            sign_in(valid.user_id, AuthMethod::Password, user_key, now),
+        );
     }
-    park(valid.user_id, user_key, !valid.has_factor, now, effects)
+    // The right password stays counted on the account until the second factor is proven
+    // (a pending login is an attempt on it until then).
+    park(
+        valid.user_id,
+        user_key,
+        attempt.user_counted,
+        !valid.has_factor,
+        now,
+        effects,
+    )
+}
+
+/// `t` with `first` applied before its own effects.
+fn with_first(mut first: Vec<Effect>, mut t: Transition) -> Transition {
+    first.append(&mut t.effects);
+    t.effects = first;
+    t
 }
 
 fn second_factor(
@@ -249,7 +275,6 @@ fn second_factor(
                 state,
                 verdict,
                 p.failed_codes,
-                &p.lockout_key,
                 config,
                 CodeTarget {
                     accepted: || {
@@ -279,7 +304,6 @@ fn second_factor(
                 state,
                 verdict,
                 s.failed_codes,
-                &s.lockout_key,
                 config,
                 CodeTarget {
                     accepted: || stepped_up(s.signed_in.user_id, s.lockout_key.clone(), now),
@@ -312,12 +336,11 @@ struct CodeTarget<A, C> {
 }
 
 /// One code against a pending login or a step-up: accepted, refused by a lock, or wrong
-/// (counted on the user's key; the attempt is abandoned at the limit).
+/// (already counted on the user's key; the attempt is abandoned at the limit).
 fn code_attempt<A, C>(
     state: &LoginState,
     verdict: FactorVerdict,
     failed_so_far: u8,
-    key: &LockoutKey,
     config: &MachineConfig,
     target: CodeTarget<A, C>,
 ) -> Transition
@@ -334,7 +357,7 @@ where
         ),
         FactorVerdict::Rejected | FactorVerdict::Replayed => {
             let failed = failed_so_far.saturating_add(1);
-            let mut effects = wrong_code_effects(key, verdict);
+            let mut effects = wrong_code_effects(verdict);
             if failed >= config.max_code_failures {
                 effects.push(Effect::Audit(AuditKind::SecondFactorAbandoned));
                 if target.end_session {
@@ -355,8 +378,9 @@ where
     }
 }
 
-fn wrong_code_effects(key: &LockoutKey, verdict: FactorVerdict) -> Vec<Effect> {
-    let mut effects = vec![Effect::RecordFailure(key.clone())];
+/// A wrong code (already counted on the user's key before its check).
+fn wrong_code_effects(verdict: FactorVerdict) -> Vec<Effect> {
+    let mut effects = Vec::new();
     if verdict == FactorVerdict::Replayed {
         effects.push(Effect::Audit(AuditKind::CodeReplayed));
         effects.push(Effect::Notify(SecurityEventKind::CodeReplayed));
@@ -392,7 +416,7 @@ fn microsoft(state: &LoginState, verdict: MicrosoftVerdict, now: OffsetDateTime)
             if satisfies_2fa || !two_factor_applies || (!has_factor && factor_optional) {
                 sign_in(user_id, AuthMethod::Microsoft, lockout_key, now)
             } else {
-                park(user_id, lockout_key, !has_factor, now, vec![])
+                park(user_id, lockout_key, None, !has_factor, now, vec![])
             }
         }
     }

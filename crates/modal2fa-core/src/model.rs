@@ -330,6 +330,15 @@ pub struct NewUser {
     pub password_changed_at: Option<OffsetDateTime>,
 }
 
+/// How many second factors of each kind a user has (read in one round trip).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FactorCounts {
+    /// Confirmed authenticator apps (unconfirmed enrolments do not count).
+    pub confirmed_totp: u64,
+    /// Registered WebAuthn credentials.
+    pub webauthn: u64,
+}
+
 /// An authenticator-app enrolment. The secret is AEAD ciphertext bound to the user id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TotpDevice {

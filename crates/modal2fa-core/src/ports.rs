@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 
 use crate::lockout::{LockoutEntry, LockoutKey, LockoutRule};
 use crate::model::{
-    AuditEvent, Email, NewUser, NewWebAuthnCredential, Page, SecurityEventKind, SessionRecord,
-    TotpDevice, TrustedDevice, User, UserId, Username, WebAuthnCredential,
+    AuditEvent, Email, FactorCounts, NewUser, NewWebAuthnCredential, Page, SecurityEventKind,
+    SessionRecord, TotpDevice, TrustedDevice, User, UserId, Username, WebAuthnCredential,
 };
 use crate::secret::SecretString;
 
@@ -189,14 +189,40 @@ pub trait FactorStore: Send + Sync {
     async fn consume_recovery_code(&self, user: UserId, hash: &[u8]) -> PortResult<bool>;
     /// How many unused codes the user has.
     async fn count_recovery_codes(&self, user: UserId) -> PortResult<u64>;
+    /// How many confirmed TOTP devices and WebAuthn credentials the user has, in one
+    /// round trip (what sign-in asks before deciding whether a second factor is due).
+    async fn count_factors(&self, user: UserId) -> PortResult<FactorCounts>;
+}
+
+/// A trusted device's key rotation at a sign-in (see [`TrustedDeviceStore::rotate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation<'a> {
+    /// The device's public id.
+    pub id: &'a str,
+    /// Its owner: a device of another user is never rotated.
+    pub user: UserId,
+    /// The hash the stored key must still have.
+    pub expected_hash: &'a [u8],
+    /// The new key's hash.
+    pub new_hash: Vec<u8>,
+    /// The device must have been used after this instant (else it has expired).
+    pub used_after: OffsetDateTime,
+    /// Now: the use recorded.
+    pub at: OffsetDateTime,
+    /// Where from.
+    pub ip: Option<IpAddr>,
+    /// With which browser.
+    pub user_agent: &'a str,
 }
 
 /// Trusted devices.
 ///
 /// Contract: `rotate` replaces the key hash with `new_hash` (keeping the replaced hash as
-/// `previous_key_hash`) and records the use, only if the stored hash equals
-/// `expected_hash` — atomically, so of concurrent rotations from one value exactly one
-/// succeeds. `list` is ordered by last use, most recent first.
+/// `previous_key_hash`) and records the use, only if the device exists, belongs to
+/// `user`, was last used after `used_after` and its stored hash equals `expected_hash` —
+/// atomically, so of concurrent rotations from one value exactly one succeeds; one
+/// statement for the common case of a current key. `list` is ordered by last use, most
+/// recent first.
 #[async_trait]
 pub trait TrustedDeviceStore: Send + Sync {
     /// The user's devices, most recently used first.
@@ -206,15 +232,7 @@ pub trait TrustedDeviceStore: Send + Sync {
     /// Stores a new device ([`PortError::Conflict`] on a duplicate id).
     async fn insert(&self, device: TrustedDevice) -> PortResult<()>;
     /// Compare-and-set rotation (see the contract).
-    async fn rotate(
-        &self,
-        id: &str,
-        expected_hash: &[u8],
-        new_hash: Vec<u8>,
-        at: OffsetDateTime,
-        ip: Option<IpAddr>,
-        user_agent: &str,
-    ) -> PortResult<bool>;
+    async fn rotate(&self, rotation: Rotation<'_>) -> PortResult<bool>;
     /// Deletes one of the user's devices; `false` if not theirs.
     async fn delete(&self, user: UserId, id: &str) -> PortResult<bool>;
     /// Deletes all of the user's devices; returns how many.
@@ -232,7 +250,8 @@ pub trait TrustedDeviceStore: Send + Sync {
 /// re-reads only when it lost a race. Every stored write changes the revision.
 /// `purge_expired` deletes the entries whose last failure and lock end (if any) are both
 /// before `cutoff` (a cutoff is always at or before `now`). `list` is ordered by last
-/// failure, newest first.
+/// failure, newest first. `settle` takes back one counted failure (see its doc); `n`
+/// concurrent failures and `k` settlements leave the counter exactly `n − k` higher.
 #[async_trait]
 pub trait LockoutStore: Send + Sync {
     /// The entry for a key.
@@ -247,6 +266,19 @@ pub trait LockoutStore: Send + Sync {
         now: OffsetDateTime,
         rule: LockoutRule,
     ) -> PortResult<LockoutEntry>;
+    /// Takes back one failure counted before a check that turned out fine: when
+    /// `reserved` (the entry `record_failure` returned) was written right on top of
+    /// `before` (the entry that call was given; `None`: no row) and is still what is
+    /// stored, the entry becomes `before` again (the row goes for `None`); otherwise —
+    /// others counted in between or since — one failure is removed from the stored
+    /// entry, locks kept.
+    /// Atomic, like `record_failure`.
+    async fn settle(
+        &self,
+        key: &LockoutKey,
+        reserved: &LockoutEntry,
+        before: Option<&LockoutEntry>,
+    ) -> PortResult<()>;
     /// Removes a key's entry, lifting its lock; `false` if there was none.
     async fn clear(&self, key: &LockoutKey) -> PortResult<bool>;
     /// A page of entries.

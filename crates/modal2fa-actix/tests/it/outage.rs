@@ -56,6 +56,15 @@ impl LockoutStore for Outage<dyn LockoutStore> {
         self.up()?;
         self.inner.record_failure(key, seen, now, rule).await
     }
+    async fn settle(
+        &self,
+        key: &LockoutKey,
+        reserved: &LockoutEntry,
+        before: Option<&LockoutEntry>,
+    ) -> PortResult<()> {
+        self.up()?;
+        self.inner.settle(key, reserved, before).await
+    }
     async fn clear(&self, key: &LockoutKey) -> PortResult<bool> {
         self.up()?;
         self.inner.clear(key).await

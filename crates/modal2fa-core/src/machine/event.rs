@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::lockout::{LockStatus, LockoutKey};
+use crate::lockout::{LockStatus, LockoutEntry, LockoutKey};
 use crate::model::{AuthMethod, FactorKind, UserId};
 
 /// What the trusted-device cookie turned out to be, for the user who just gave the password.
@@ -50,7 +50,9 @@ pub enum PasswordVerdict {
     Valid(ValidPassword),
 }
 
-/// A password submission.
+/// A password submission. The attempt was counted on `user_key` and `ip_key` before the
+/// password was checked; `lock` says whether that count was beyond a budget (then the
+/// password was not checked at all).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswordAttempt {
     /// The typed username's key (counted whether or not the user exists, so a lock never
@@ -58,13 +60,17 @@ pub struct PasswordAttempt {
     pub user_key: Option<LockoutKey>,
     /// The client's key; `None` when the address is excluded.
     pub ip_key: Option<LockoutKey>,
-    /// User and IP locks combined, checked before the password.
+    /// User and IP locks combined: locked when the attempt was beyond a budget.
     pub lock: LockStatus,
+    /// The account's entry after counting this attempt (`None` when the username did
+    /// not parse or nothing was counted).
+    pub user_counted: Option<LockoutEntry>,
     /// The password check.
     pub verdict: PasswordVerdict,
 }
 
-/// A second-factor check.
+/// A second-factor check. Like a password, a code attempt is counted on the user's key
+/// before it is checked; `Locked` when that count was beyond the budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FactorVerdict {

@@ -18,8 +18,10 @@ pub enum Effect {
     RenewSession,
     /// Delete the session.
     EndSession,
-    /// Count a failure on this key.
+    /// Count a failure on this key (for attempts not counted before their check).
     RecordFailure(LockoutKey),
+    /// The attempt counted on this key before its check was no failure: take it back.
+    Settle(LockoutKey),
     /// Remove this key's counter.
     ClearFailures(LockoutKey),
     /// Set the user's last login (which also kills outstanding reset links).

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use crate::lockout::LockoutKey;
+use crate::lockout::{LockoutEntry, LockoutKey};
 use crate::model::{AuthMethod, UserId};
 
 /// Timing and limits of the machine.
@@ -52,6 +52,11 @@ pub struct Pending {
     pub setup_required: bool,
     /// Wrong codes so far.
     pub failed_codes: u8,
+    /// The account's lockout entry as the password step left it: the right password
+    /// stays counted until the second factor is proven, and the next code attempt counts
+    /// on top of this entry without reading it again.
+    #[serde(default)]
+    pub counted: Option<LockoutEntry>,
 }
 
 /// A signed-in session.

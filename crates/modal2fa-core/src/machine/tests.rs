@@ -33,6 +33,7 @@ fn attempt(verdict: PasswordVerdict) -> LoginEvent {
         user_key: Some(ukey()),
         ip_key: Some(ikey()),
         lock: LockStatus::Open,
+        user_counted: None,
         verdict,
     })
 }
@@ -50,6 +51,7 @@ fn locked_attempt(verdict: PasswordVerdict) -> LoginEvent {
         lock: LockStatus::Locked {
             until: NOW + Duration::seconds(30),
         },
+        user_counted: None,
         verdict,
     })
 }
@@ -61,6 +63,7 @@ fn pending(setup: bool, failed: u8, since: OffsetDateTime) -> LoginState {
         since,
         setup_required: setup,
         failed_codes: failed,
+        counted: None,
     })
 }
 
@@ -107,6 +110,16 @@ fn park_effects() -> Vec<Effect> {
         Effect::RenewSession,
         Effect::Audit(AuditKind::PasswordAccepted),
     ]
+}
+
+/// A right password signs in: the address's count taken back, the account's cleared.
+fn password_sign_in_effects() -> Vec<Effect> {
+    [vec![Effect::Settle(ikey())], sign_in_effects()].concat()
+}
+
+/// A right password parks the login: the address's count taken back, the account's kept.
+fn password_park_effects() -> Vec<Effect> {
+    [vec![Effect::Settle(ikey())], park_effects()].concat()
 }
 
 fn step_up_event() -> LoginEvent {
@@ -165,11 +178,7 @@ fn cases() -> Vec<Case> {
             event: attempt(PasswordVerdict::Invalid),
             to: LoginState::Anonymous,
             outcome: Outcome::Refused(Refusal::InvalidCredentials),
-            effects: vec![
-                Effect::RecordFailure(ukey()),
-                Effect::RecordFailure(ikey()),
-                Effect::Audit(AuditKind::LoginFailed),
-            ],
+            effects: vec![Effect::Audit(AuditKind::LoginFailed)],
         },
         Case {
             name: "a wrong password from an excluded IP counts against the user only",
@@ -178,11 +187,12 @@ fn cases() -> Vec<Case> {
                 user_key: Some(ukey()),
                 ip_key: None,
                 lock: LockStatus::Open,
+                user_counted: None,
                 verdict: PasswordVerdict::Invalid,
             }),
             to: LoginState::Anonymous,
             outcome: Outcome::Refused(Refusal::InvalidCredentials),
-            effects: vec![Effect::RecordFailure(ukey()), Effect::Audit(AuditKind::LoginFailed)],
+            effects: vec![Effect::Audit(AuditKind::LoginFailed)],
         },
         Case {
             name: "a wrong password while signed in leaves the session signed in",
@@ -190,11 +200,7 @@ fn cases() -> Vec<Case> {
             event: attempt(PasswordVerdict::Invalid),
             to: signed(AuthMethod::TwoFactor),
             outcome: Outcome::Refused(Refusal::InvalidCredentials),
-            effects: vec![
-                Effect::RecordFailure(ukey()),
-                Effect::RecordFailure(ikey()),
-                Effect::Audit(AuditKind::LoginFailed),
-            ],
+            effects: vec![Effect::Audit(AuditKind::LoginFailed)],
         },
         Case {
             name: "a correct password of an SSO-only user is refused with a pointer to Microsoft",
@@ -202,7 +208,11 @@ fn cases() -> Vec<Case> {
             event: with_valid(|v| v.password_login_allowed = false),
             to: LoginState::Anonymous,
             outcome: Outcome::Refused(Refusal::PasswordLoginNotAllowed),
-            effects: vec![Effect::Audit(AuditKind::PasswordLoginRefused)],
+            effects: vec![
+                Effect::Settle(ukey()),
+                Effect::Settle(ikey()),
+                Effect::Audit(AuditKind::PasswordLoginRefused),
+            ],
         },
         Case {
             name: "when 2FA does not apply to the request the password signs in directly",
@@ -210,7 +220,7 @@ fn cases() -> Vec<Case> {
             event: with_valid(|v| v.two_factor_applies = false),
             to: signed_now(AuthMethod::Password),
             outcome: Outcome::SignedIn { method: AuthMethod::Password },
-            effects: sign_in_effects(),
+            effects: password_sign_in_effects(),
         },
         Case {
             name: "a valid trusted-device cookie signs in with method cookie",
@@ -218,7 +228,7 @@ fn cases() -> Vec<Case> {
             event: with_valid(|v| v.trusted_device = TrustedDeviceVerdict::Accepted),
             to: signed_now(AuthMethod::Cookie),
             outcome: Outcome::SignedIn { method: AuthMethod::Cookie },
-            effects: sign_in_effects(),
+            effects: password_sign_in_effects(),
         },
         Case {
             name: "a superseded trusted-device cookie alerts the owner and asks for the second factor",
@@ -228,6 +238,7 @@ fn cases() -> Vec<Case> {
             outcome: Outcome::SecondFactorRequired { setup: false },
             effects: [
                 vec![
+                    Effect::Settle(ikey()),
                     Effect::Audit(AuditKind::TrustedDeviceTheft),
                     Effect::Notify(SecurityEventKind::TrustedDeviceCookieReused),
                 ],
@@ -241,7 +252,7 @@ fn cases() -> Vec<Case> {
             event: with_valid(|v| v.trusted_device = TrustedDeviceVerdict::Rejected),
             to: pending(false, 0, NOW),
             outcome: Outcome::SecondFactorRequired { setup: false },
-            effects: park_effects(),
+            effects: password_park_effects(),
         },
         Case {
             name: "a user without a factor for whom 2FA is optional signs in with the password",
@@ -249,7 +260,7 @@ fn cases() -> Vec<Case> {
             event: with_valid(|v| v.has_factor = false),
             to: signed_now(AuthMethod::Password),
             outcome: Outcome::SignedIn { method: AuthMethod::Password },
-            effects: sign_in_effects(),
+            effects: password_sign_in_effects(),
         },
         Case {
             name: "a user without a factor for whom 2FA is required is parked for setup",
@@ -260,7 +271,7 @@ fn cases() -> Vec<Case> {
             }),
             to: pending(true, 0, NOW),
             outcome: Outcome::SecondFactorRequired { setup: true },
-            effects: park_effects(),
+            effects: password_park_effects(),
         },
         Case {
             name: "a user with a factor is parked for the second factor and the session id renewed",
@@ -268,7 +279,7 @@ fn cases() -> Vec<Case> {
             event: attempt(PasswordVerdict::Valid(valid())),
             to: pending(false, 0, NOW),
             outcome: Outcome::SecondFactorRequired { setup: false },
-            effects: park_effects(),
+            effects: password_park_effects(),
         },
         Case {
             name: "a new password step replaces an earlier pending login",
@@ -276,7 +287,7 @@ fn cases() -> Vec<Case> {
             event: attempt(PasswordVerdict::Valid(valid())),
             to: pending(false, 0, NOW),
             outcome: Outcome::SecondFactorRequired { setup: false },
-            effects: park_effects(),
+            effects: password_park_effects(),
         },
         // --- second factor ---
         Case {
@@ -301,7 +312,7 @@ fn cases() -> Vec<Case> {
             event: LoginEvent::SecondFactor(FactorVerdict::Rejected),
             to: pending(false, 1, NOW),
             outcome: Outcome::Refused(Refusal::InvalidCode),
-            effects: vec![Effect::RecordFailure(ukey()), Effect::Audit(AuditKind::SecondFactorFailed)],
+            effects: vec![Effect::Audit(AuditKind::SecondFactorFailed)],
         },
         Case {
             name: "a replayed code is refused, audited distinctly and reported to the owner",
@@ -310,7 +321,6 @@ fn cases() -> Vec<Case> {
             to: pending(false, 1, NOW),
             outcome: Outcome::Refused(Refusal::CodeReused),
             effects: vec![
-                Effect::RecordFailure(ukey()),
                 Effect::Audit(AuditKind::CodeReplayed),
                 Effect::Notify(SecurityEventKind::CodeReplayed),
             ],
@@ -322,7 +332,6 @@ fn cases() -> Vec<Case> {
             to: LoginState::Anonymous,
             outcome: Outcome::Refused(Refusal::TooManyAttempts),
             effects: vec![
-                Effect::RecordFailure(ukey()),
                 Effect::Audit(AuditKind::SecondFactorFailed),
                 Effect::Audit(AuditKind::SecondFactorAbandoned),
                 Effect::EndSession,
@@ -522,7 +531,7 @@ fn cases() -> Vec<Case> {
             event: LoginEvent::SecondFactor(FactorVerdict::Rejected),
             to: step_up(1, NOW),
             outcome: Outcome::Refused(Refusal::InvalidCode),
-            effects: vec![Effect::RecordFailure(ukey()), Effect::Audit(AuditKind::SecondFactorFailed)],
+            effects: vec![Effect::Audit(AuditKind::SecondFactorFailed)],
         },
         Case {
             name: "a replayed code during step-up is refused as reused",
@@ -531,7 +540,6 @@ fn cases() -> Vec<Case> {
             to: step_up(1, NOW),
             outcome: Outcome::Refused(Refusal::CodeReused),
             effects: vec![
-                Effect::RecordFailure(ukey()),
                 Effect::Audit(AuditKind::CodeReplayed),
                 Effect::Notify(SecurityEventKind::CodeReplayed),
             ],
@@ -543,7 +551,6 @@ fn cases() -> Vec<Case> {
             to: signed(AuthMethod::Cookie),
             outcome: Outcome::Refused(Refusal::TooManyAttempts),
             effects: vec![
-                Effect::RecordFailure(ukey()),
                 Effect::Audit(AuditKind::SecondFactorFailed),
                 Effect::Audit(AuditKind::SecondFactorAbandoned),
             ],

@@ -135,15 +135,10 @@ impl FactorService {
     /// What factors `user` has that the policy lets them use.
     pub async fn summary(&self, user: &User) -> ServiceResult<FactorSummary> {
         let c = &self.0;
-        let totp = c.policy.allow_totp(user)
-            && c.ports
-                .factors
-                .totp_devices(user.id)
-                .await?
-                .iter()
-                .any(|d| d.confirmed);
+        let n = c.ports.factors.count_factors(user.id).await?;
+        let totp = c.policy.allow_totp(user) && n.confirmed_totp > 0;
         let passkeys = if c.policy.allow_passkeys(user) {
-            c.ports.factors.webauthn_credentials(user.id).await?.len()
+            usize::try_from(n.webauthn).unwrap_or(usize::MAX)
         } else {
             0
         };

@@ -103,7 +103,7 @@ impl Context {
         let user_key = username.as_ref().map(LockoutKey::user);
         let ip_key = self.ip_key(ctx.ip);
         let keys: Vec<&LockoutKey> = user_key.iter().chain(ip_key.iter()).collect();
-        let view = self.lock_check(&keys).await?;
+        let view = self.reserve_attempt(&keys).await?;
 
         let user = match (&username, view.status) {
             (Some(name), LockStatus::Open) => self.ports.users.find_by_username(name).await?,
@@ -129,15 +129,19 @@ impl Context {
                     concerned = Some(u.clone());
                 }
             },
-            // Unknown, inactive, passwordless or locked: spend the same time.
+            // Beyond a budget: refused without any hashing.
+            None if view.status.is_locked() => {}
+            // Unknown, inactive or passwordless: spend the same time.
             None => self
                 .hasher
                 .dummy_verify(&form.password, self.ports.random.as_ref()),
         }
+        let user_counted = user_key.as_ref().and_then(|k| view.counted(k)).cloned();
         let attempt = PasswordAttempt {
             user_key,
             ip_key,
             lock: view.status,
+            user_counted,
             verdict,
         };
         let t = machine::step(
@@ -240,7 +244,14 @@ impl Context {
         let Some((user, key)) = self.pending_user(state).await? else {
             return Ok((Err(FactorVerdict::Rejected), LockView::default()));
         };
-        let view = self.lock_check(&[&key]).await?;
+        // A pending login knows the account's entry as its password step left it: the code
+        // is counted on top of it without reading it again.
+        let view = match state {
+            LoginState::PendingSecondFactor(p) if p.counted.is_some() => {
+                self.reserve_on(&key, p.counted.clone()).await?
+            }
+            _ => self.reserve_attempt(&[&key]).await?,
+        };
         Ok(match view.status {
             LockStatus::Locked { until } => (Err(FactorVerdict::Locked { until }), view),
             LockStatus::Open => (Ok(user), view),

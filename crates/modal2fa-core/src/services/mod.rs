@@ -4,6 +4,7 @@
 mod account;
 mod admin;
 mod factors;
+mod hints;
 mod login;
 mod report;
 mod sessions;
@@ -69,6 +70,8 @@ pub(crate) struct Context {
     pub links: LinkSigner,
     pub recovery_key: [u8; 32],
     pub hasher: PasswordHasher,
+    /// Which lockout keys probably have a counter (chooses how to count, not what).
+    pub hints: hints::CounterHints,
 }
 
 /// The services, wired to one set of ports, one policy and one server secret. Cheap to
@@ -106,6 +109,7 @@ impl Modal2fa {
             ports,
             policy,
             settings,
+            hints: hints::CounterHints::default(),
         });
         Self {
             login: LoginService(ctx.clone()),
@@ -141,6 +145,8 @@ pub(crate) struct LockView {
     pub status: LockStatus,
     read: bool,
     entries: Vec<LockoutEntry>,
+    /// Attempts counted before their check: the key's entry before and after counting.
+    reserved: Vec<(Option<LockoutEntry>, LockoutEntry)>,
 }
 
 impl LockView {
@@ -149,9 +155,19 @@ impl LockView {
         self.entries.iter().find(|e| &e.key == key)
     }
 
-    /// Whether clearing `key` can change anything: not when the check read no counter.
+    /// Whether clearing `key` can change anything: not when the check read no counter
+    /// and nothing was counted on it since.
     pub fn may_have(&self, key: &LockoutKey) -> bool {
-        !self.read || self.seen(key).is_some()
+        !self.read || self.seen(key).is_some() || self.reservation(key).is_some()
+    }
+
+    /// The entry of `key` after this attempt was counted on it.
+    pub fn counted(&self, key: &LockoutKey) -> Option<&LockoutEntry> {
+        self.reservation(key).map(|(_, after)| after)
+    }
+
+    fn reservation(&self, key: &LockoutKey) -> Option<&(Option<LockoutEntry>, LockoutEntry)> {
+        self.reserved.iter().find(|(_, after)| &after.key == key)
     }
 }
 
@@ -220,11 +236,87 @@ impl Context {
             // A store whose comparison is looser than ours (a collation) may return rows
             // of other keys: only exact keys count.
             if keys.contains(&&entry.key) {
+                self.hints.exists(&entry.key);
                 view.status = view.status.combine(lockout::status(Some(&entry), now));
                 view.entries.push(entry);
             }
         }
         Ok(view)
+    }
+
+    /// Counts this attempt on every key before it is checked: only an attempt inside every
+    /// budget may be checked at all. Reads the counters (one round trip), then counts on
+    /// each by compare-and-set. The view's status is locked when a key was locked already
+    /// or this attempt went beyond its budget (a burst that passed the read together).
+    ///
+    /// Keys this process has not seen with a counter lately are not read first: they are
+    /// counted straight away (an insert; the store falls back to a read and a
+    /// compare-and-set when a counter exists after all).
+    pub async fn reserve_attempt(&self, keys: &[&LockoutKey]) -> ServiceResult<LockView> {
+        let hinted: Vec<&LockoutKey> = keys
+            .iter()
+            .copied()
+            .filter(|k| self.hints.may_exist(k))
+            .collect();
+        let mut view = if hinted.is_empty() {
+            LockView {
+                read: true,
+                ..LockView::default()
+            }
+        } else {
+            self.lock_check(&hinted).await?
+        };
+        if view.status.is_locked() {
+            return Ok(view);
+        }
+        for key in keys {
+            let before = view.seen(key).cloned();
+            self.count_on(&mut view, key, before).await?;
+        }
+        Ok(view)
+    }
+
+    /// Counts this attempt on `key` on top of `known` (an entry the caller kept from an
+    /// earlier step) without reading it first; the store re-reads only if it changed.
+    pub async fn reserve_on(
+        &self,
+        key: &LockoutKey,
+        known: Option<LockoutEntry>,
+    ) -> ServiceResult<LockView> {
+        let mut view = LockView {
+            read: true,
+            ..LockView::default()
+        };
+        if let Some(k) = &known {
+            view.status = lockout::status(Some(k), self.now());
+            if view.status.is_locked() {
+                return Ok(view);
+            }
+        }
+        self.count_on(&mut view, key, known).await?;
+        Ok(view)
+    }
+
+    async fn count_on(
+        &self,
+        view: &mut LockView,
+        key: &LockoutKey,
+        before: Option<LockoutEntry>,
+    ) -> ServiceResult<()> {
+        let rule = self.settings.lockout.rule_for(key);
+        let after = self
+            .ports
+            .lockout
+            .record_failure(key, before.as_ref(), self.now(), rule)
+            .await?;
+        if after.failures > rule.threshold
+            && let Some(until) = after.locked_until
+        {
+            view.status = view.status.combine(LockStatus::Locked { until });
+        }
+        self.hints.exists(key);
+        view.reserved.push((before, after));
+        Ok(())
     }
 
     /// Counts a failure on `key`, on top of what the lock check saw.
@@ -234,6 +326,7 @@ impl Context {
             .lockout
             .record_failure(key, view.seen(key), self.now(), rule)
             .await?;
+        self.hints.exists(key);
         Ok(())
     }
 
@@ -297,6 +390,18 @@ impl Context {
                 Effect::ClearFailures(key) => {
                     if view.may_have(key) {
                         self.ports.lockout.clear(key).await?;
+                        self.hints.gone(key);
+                    }
+                }
+                Effect::Settle(key) => {
+                    if let Some((before, after)) = view.reservation(key) {
+                        self.ports
+                            .lockout
+                            .settle(key, after, before.as_ref())
+                            .await?;
+                        if before.is_none() {
+                            self.hints.gone(key);
+                        }
                     }
                 }
                 Effect::RecordLogin(id) => {

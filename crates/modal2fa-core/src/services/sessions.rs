@@ -179,6 +179,11 @@ impl SessionService {
         Ok(self.0.ports.sessions.save(record).await?)
     }
 
+    /// Moves the row of `old_hash` to `record`'s new id (a renewal, one statement).
+    pub async fn renew_record(&self, old_hash: &str, record: &SessionRecord) -> ServiceResult<()> {
+        Ok(self.0.ports.sessions.renew(old_hash, record).await?)
+    }
+
     /// Replaces an existing row; `false`, storing nothing, when it is gone.
     pub async fn replace_record(&self, record: &SessionRecord) -> ServiceResult<bool> {
         Ok(self.0.ports.sessions.replace(record).await?)

@@ -10,6 +10,7 @@ use super::report::CookieUpdate;
 use crate::error::ServiceResult;
 use crate::machine::{FactorVerdict, TrustedDeviceVerdict};
 use crate::model::{AuditKind, FactorKind, RequestContext, TotpCode, User, UserId};
+use crate::ports::Rotation;
 use crate::secret::SecretString;
 use crate::tokens::{TrustedDeviceToken, TrustedTokenMatch};
 use crate::totp;
@@ -17,24 +18,15 @@ use crate::totp;
 impl Context {
     /// Whether the user has a confirmed factor the policy lets them use.
     pub(crate) async fn has_factor(&self, user: &User) -> ServiceResult<bool> {
-        if self.policy.allow_totp(user)
-            && self
-                .ports
-                .factors
-                .totp_devices(user.id)
-                .await?
-                .iter()
-                .any(|d| d.confirmed)
-        {
-            return Ok(true);
+        let (totp, passkeys) = (
+            self.policy.allow_totp(user),
+            self.policy.allow_passkeys(user),
+        );
+        if !totp && !passkeys {
+            return Ok(false);
         }
-        Ok(self.policy.allow_passkeys(user)
-            && !self
-                .ports
-                .factors
-                .webauthn_credentials(user.id)
-                .await?
-                .is_empty())
+        let n = self.ports.factors.count_factors(user.id).await?;
+        Ok((totp && n.confirmed_totp > 0) || (passkeys && n.webauthn > 0))
     }
 
     /// Verifies a code against the user's confirmed device, consuming its step.
@@ -105,6 +97,31 @@ impl Context {
         let Some(token) = TrustedDeviceToken::parse(value.expose()) else {
             return Ok((TrustedDeviceVerdict::Rejected, CookieUpdate::Clear));
         };
+        // The common case: the current key of this user's live device, rotated in one
+        // statement. Only when that fails is the device read, to say why.
+        let now = self.now();
+        let next = token.rotated(self.ports.random.as_ref());
+        let presented = token.key_hash();
+        let rotated = self
+            .ports
+            .trusted_devices
+            .rotate(Rotation {
+                id: token.id(),
+                user: user.id,
+                expected_hash: &presented,
+                new_hash: next.key_hash(),
+                used_after: now - self.settings.trusted_device_lifetime,
+                at: now,
+                ip: Some(ctx.ip),
+                user_agent: &ctx.user_agent,
+            })
+            .await?;
+        if rotated {
+            return Ok((
+                TrustedDeviceVerdict::Accepted,
+                CookieUpdate::Set(next.cookie_value()),
+            ));
+        }
         let Some(device) = self.ports.trusted_devices.find(token.id()).await? else {
             return Ok((TrustedDeviceVerdict::Rejected, CookieUpdate::Clear));
         };
@@ -112,7 +129,6 @@ impl Context {
             // Another account's device on a shared browser: leave its cookie alone.
             return Ok((TrustedDeviceVerdict::Rejected, CookieUpdate::Keep));
         }
-        let now = self.now();
         if now - device.last_used_at > self.settings.trusted_device_lifetime {
             self.ports
                 .trusted_devices
@@ -121,30 +137,8 @@ impl Context {
             return Ok((TrustedDeviceVerdict::Rejected, CookieUpdate::Clear));
         }
         match token.matches(&device) {
-            TrustedTokenMatch::Current => {
-                let next = token.rotated(self.ports.random.as_ref());
-                let rotated = self
-                    .ports
-                    .trusted_devices
-                    .rotate(
-                        &device.id,
-                        &device.key_hash,
-                        next.key_hash(),
-                        now,
-                        Some(ctx.ip),
-                        &ctx.user_agent,
-                    )
-                    .await?;
-                if rotated {
-                    Ok((
-                        TrustedDeviceVerdict::Accepted,
-                        CookieUpdate::Set(next.cookie_value()),
-                    ))
-                } else {
-                    // Another request rotated it first: this value is now superseded.
-                    Ok((TrustedDeviceVerdict::Rejected, CookieUpdate::Clear))
-                }
-            }
+            // Current now but not when rotating: another request rotated it in between.
+            TrustedTokenMatch::Current => Ok((TrustedDeviceVerdict::Rejected, CookieUpdate::Clear)),
             TrustedTokenMatch::Superseded => {
                 self.ports
                     .trusted_devices

@@ -2,9 +2,12 @@
 
 use std::sync::Arc;
 
-use modal2fa_core::lockout::LockoutKey;
+use modal2fa_core::ServiceError;
+use modal2fa_core::lockout::{LockoutEntry, LockoutKey, LockoutRule};
 use modal2fa_core::machine::{LoginState, Outcome, Refusal};
 use modal2fa_core::model::AuthMethod;
+use modal2fa_core::model::Page;
+use modal2fa_core::ports::{LockoutStore, PortError, PortResult};
 use modal2fa_core::services::PasswordLogin;
 use modal2fa_core::{DefaultPolicy, Modal2fa, ServerSecret};
 use modal2fa_test_support::MemoryPorts;
@@ -122,4 +125,68 @@ async fn an_excluded_ip_is_never_locked_by_the_ip_counter() {
             .unwrap()
             .is_none()
     );
+}
+
+/// Lockout counters that can be read but not written: counting an attempt fails.
+struct CannotCount(Arc<dyn LockoutStore>);
+
+#[async_trait::async_trait]
+impl LockoutStore for CannotCount {
+    async fn get(&self, key: &LockoutKey) -> PortResult<Option<LockoutEntry>> {
+        self.0.get(key).await
+    }
+    async fn get_many(&self, keys: &[&LockoutKey]) -> PortResult<Vec<LockoutEntry>> {
+        self.0.get_many(keys).await
+    }
+    async fn record_failure(
+        &self,
+        _: &LockoutKey,
+        _: Option<&LockoutEntry>,
+        _: time::OffsetDateTime,
+        _: LockoutRule,
+    ) -> PortResult<LockoutEntry> {
+        Err(PortError::Unavailable(
+            "the counter cannot be written".into(),
+        ))
+    }
+    async fn settle(
+        &self,
+        key: &LockoutKey,
+        reserved: &LockoutEntry,
+        before: Option<&LockoutEntry>,
+    ) -> PortResult<()> {
+        self.0.settle(key, reserved, before).await
+    }
+    async fn clear(&self, key: &LockoutKey) -> PortResult<bool> {
+        self.0.clear(key).await
+    }
+    async fn list(&self, page: Page) -> PortResult<Vec<LockoutEntry>> {
+        self.0.list(page).await
+    }
+    async fn purge_expired(&self, cutoff: time::OffsetDateTime) -> PortResult<u64> {
+        self.0.purge_expired(cutoff).await
+    }
+}
+
+#[tokio::test]
+async fn an_attempt_that_cannot_be_counted_is_refused_and_never_signs_in() {
+    let mem = MemoryPorts::new();
+    let mut ports = mem.ports.clone();
+    ports.lockout = Arc::new(CannotCount(ports.lockout.clone()));
+    let auth = Modal2fa::new(
+        ports,
+        Arc::new(DefaultPolicy),
+        settings(),
+        &ServerSecret::new(vec![3; 32]).unwrap(),
+    );
+    let w = World { mem, auth };
+    w.user("alice").await;
+    let result = w
+        .try_password(&LoginState::Anonymous, "alice", PASSWORD, None, &ctx())
+        .await;
+    assert!(
+        matches!(result, Err(ServiceError::Unavailable(_))),
+        "fails closed: {result:?}"
+    );
+    assert_eq!(w.mem.sessions.list_active_count(), 0, "no session");
 }

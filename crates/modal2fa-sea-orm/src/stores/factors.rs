@@ -10,6 +10,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, NotSet, PaginatorTrait, QueryFilter,
     QueryOrder, Set, TransactionTrait,
 };
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use time::OffsetDateTime;
 
 use super::{corrupt, hex};
@@ -297,6 +298,37 @@ impl FactorStore for SeaOrmStore {
             .await
             .map_err(map_err)?;
         Ok(res.rows_affected == 1)
+    }
+
+    async fn count_factors(&self, user: UserId) -> PortResult<FactorCounts> {
+        // Both counts in one statement (two scalar subqueries).
+        let backend = self.db.get_database_backend();
+        let (a, b) = match backend {
+            DbBackend::Postgres => ("$1", "$2"),
+            _ => ("?", "?"),
+        };
+        let sql = format!(
+            "SELECT (SELECT COUNT(*) FROM modal2fa_totp_devices WHERE user_id = {a} AND confirmed = TRUE) AS totp, \
+             (SELECT COUNT(*) FROM modal2fa_webauthn_credentials WHERE user_id = {b}) AS webauthn"
+        );
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [user.0.into(), user.0.into()],
+            ))
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| corrupt("factor counts"))?;
+        let count = |col: &str| -> PortResult<u64> {
+            let n: i64 = row.try_get("", col).map_err(map_err)?;
+            u64::try_from(n).map_err(|_| corrupt("factor count"))
+        };
+        Ok(FactorCounts {
+            confirmed_totp: count("totp")?,
+            webauthn: count("webauthn")?,
+        })
     }
 
     async fn count_recovery_codes(&self, user: UserId) -> PortResult<u64> {

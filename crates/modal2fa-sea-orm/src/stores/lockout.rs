@@ -161,6 +161,55 @@ impl LockoutStore for SeaOrmStore {
         ))
     }
 
+    async fn settle(
+        &self,
+        key: &LockoutKey,
+        reserved: &LockoutEntry,
+        before: Option<&LockoutEntry>,
+    ) -> PortResult<()> {
+        let id = key.as_storage_string();
+        // Nobody counted since: the row becomes what it was before the reservation.
+        let version = i64::try_from(reserved.revision).map_err(|_| corrupt("version"))?;
+        // Restore `before` only when the reservation was written right on top of it (no
+        // retry in between); otherwise take back one failure.
+        let direct = before.map_or(1, |b| b.revision + 1) == reserved.revision;
+        let restored = direct
+            && match before {
+                None => {
+                    lockout_rows::Entity::delete_many()
+                        .filter(lockout_rows::Column::Key.eq(id.as_str()))
+                        .filter(lockout_rows::Column::Version.eq(version))
+                        .exec(&self.db)
+                        .await
+                        .map_err(map_err)?
+                        .rows_affected
+                        == 1
+                }
+                // (`store_counter` guards on the revision of the entry it is given.)
+                Some(b) => self.store_counter(&id, Some(reserved), b).await?,
+            };
+        if restored {
+            return Ok(());
+        }
+        // Others counted meanwhile: remove this one failure from what is stored.
+        for attempt in 0..MAX_CAS_ATTEMPTS {
+            let Some(current) = self.get(key).await? else {
+                return Ok(());
+            };
+            let mut one_less = current.clone();
+            one_less.failures = one_less.failures.saturating_sub(1);
+            if self.store_counter(&id, Some(&current), &one_less).await? {
+                return Ok(());
+            }
+            if attempt % 8 == 7 {
+                tokio_yield().await;
+            }
+        }
+        Err(PortError::Unavailable(
+            format!("lockout counter for {id} too contended").into(),
+        ))
+    }
+
     async fn clear(&self, key: &LockoutKey) -> PortResult<bool> {
         let res = lockout_rows::Entity::delete_by_id(key.as_storage_string())
             .exec(&self.db)

@@ -1,13 +1,10 @@
 //! [`TrustedDeviceStore`] over `modal2fa_trusted_devices`.
 
-use std::net::IpAddr;
-
 use async_trait::async_trait;
 use modal2fa_core::model::*;
 use modal2fa_core::ports::*;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
-use time::OffsetDateTime;
 
 use super::{hex, ip, unhex};
 use crate::entities::*;
@@ -69,15 +66,17 @@ impl TrustedDeviceStore for SeaOrmStore {
         Ok(())
     }
 
-    async fn rotate(
-        &self,
-        id: &str,
-        expected_hash: &[u8],
-        new_hash: Vec<u8>,
-        at: OffsetDateTime,
-        ip: Option<IpAddr>,
-        user_agent: &str,
-    ) -> PortResult<bool> {
+    async fn rotate(&self, r: Rotation<'_>) -> PortResult<bool> {
+        let Rotation {
+            id,
+            user,
+            expected_hash,
+            new_hash,
+            used_after,
+            at,
+            ip,
+            user_agent,
+        } = r;
         let res = trusted_devices::Entity::update_many()
             .col_expr(
                 trusted_devices::Column::KeyHash,
@@ -100,6 +99,8 @@ impl TrustedDeviceStore for SeaOrmStore {
                 Expr::value(user_agent.to_owned()),
             )
             .filter(trusted_devices::Column::Id.eq(id))
+            .filter(trusted_devices::Column::UserId.eq(user.0))
+            .filter(trusted_devices::Column::LastUsedAt.gt(to_micros(used_after)))
             .filter(trusted_devices::Column::KeyHash.eq(hex(expected_hash)))
             .exec(&self.db)
             .await

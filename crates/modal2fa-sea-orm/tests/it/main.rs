@@ -2,6 +2,7 @@
 //! reachable backend, schema and concurrency across two pools, and the core services
 //! signing in on a real database.
 
+mod bursts;
 mod common;
 mod outage;
 mod port_contracts;

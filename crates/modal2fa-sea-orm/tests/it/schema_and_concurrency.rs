@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::common::{Backend, TestDb, backends};
 use modal2fa_core::lockout::{LockoutKey, LockoutSettings};
 use modal2fa_core::model::{TrustedDevice, UserId};
-use modal2fa_core::ports::{FactorStore, LockoutStore, PortError, TrustedDeviceStore};
+use modal2fa_core::ports::{FactorStore, LockoutStore, PortError, Rotation, TrustedDeviceStore};
 use modal2fa_migration::{MIGRATION_TABLE, Migrator, MigratorTrait, TABLES};
 use modal2fa_sea_orm::entities::*;
 use modal2fa_sea_orm::sea_orm::{
@@ -206,14 +206,16 @@ async fn fifty_concurrent_rotations_of_one_trusted_device_through_two_pools_give
                 let store = pools[usize::from(i) % 2].clone();
                 tokio::spawn(async move {
                     store
-                        .rotate(
-                            "device-under-test",
-                            &[7; 32],
-                            vec![i + 8; 32],
-                            NOW,
-                            None,
-                            "",
-                        )
+                        .rotate(Rotation {
+                            id: "device-under-test",
+                            user: UserId(1),
+                            expected_hash: &[7; 32],
+                            new_hash: vec![i + 8; 32],
+                            used_after: NOW - time::Duration::days(1),
+                            at: NOW,
+                            ip: None,
+                            user_agent: "",
+                        })
                         .await
                         .unwrap()
                 })

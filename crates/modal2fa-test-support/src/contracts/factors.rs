@@ -1,7 +1,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use modal2fa_core::model::{NewWebAuthnCredential, UserId};
+use modal2fa_core::model::{FactorCounts, NewWebAuthnCredential, UserId};
 use modal2fa_core::ports::{ConflictKind, FactorStore, PortError};
 
 use super::{NOW, case, e, ensure, run_cases};
@@ -32,6 +32,10 @@ where
                 concurrent_step
             ),
             case!("deleting TOTP counts what it removed", delete_totp_counts),
+            case!(
+                "factor counts see confirmed TOTP devices and credentials of the user only",
+                factor_counts
+            ),
             case!(
                 "WebAuthn credentials are stored, found, renamed, updated and deleted",
                 webauthn_lifecycle
@@ -155,6 +159,31 @@ async fn delete_totp_counts(s: S) -> Result<(), String> {
     ensure!(
         s.totp_devices(UserId(2)).await.map_err(e)?.len() == 1,
         "other user untouched"
+    );
+    Ok(())
+}
+
+async fn factor_counts(s: S) -> Result<(), String> {
+    let none = s.count_factors(UserId(1)).await.map_err(e)?;
+    ensure!(none == FactorCounts::default(), "nothing yet: {none:?}");
+    let d = s.add_totp(UserId(1), vec![1], NOW).await.map_err(e)?;
+    s.add_totp(UserId(2), vec![2], NOW).await.map_err(e)?;
+    let unconfirmed = s.count_factors(UserId(1)).await.map_err(e)?;
+    ensure!(
+        unconfirmed.confirmed_totp == 0,
+        "an unconfirmed device is no factor: {unconfirmed:?}"
+    );
+    ensure!(s.confirm_totp(d.id, 3).await.map_err(e)?, "confirm");
+    s.add_webauthn(cred(1, b"a")).await.map_err(e)?;
+    s.add_webauthn(cred(1, b"b")).await.map_err(e)?;
+    s.add_webauthn(cred(2, b"c")).await.map_err(e)?;
+    let n = s.count_factors(UserId(1)).await.map_err(e)?;
+    ensure!(
+        n == FactorCounts {
+            confirmed_totp: 1,
+            webauthn: 2
+        },
+        "counts of user 1: {n:?}"
     );
     Ok(())
 }

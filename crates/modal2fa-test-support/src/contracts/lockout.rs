@@ -40,6 +40,14 @@ where
                 "every stored write changes the revision",
                 revisions_change_with_every_write
             ),
+            case!(
+                "settling a counted attempt restores the entry, or removes one failure after others counted",
+                settle_takes_back_one
+            ),
+            case!(
+                "30 concurrent counted attempts of which 10 are settled leave exactly 20",
+                concurrent_settle
+            ),
             case!("clearing removes the entry and lifts the lock", clear_lifts),
             case!(
                 "50 concurrent failures from stale and absent reads count exactly 50 and lock once",
@@ -142,6 +150,97 @@ async fn stale_reads_still_count(s: S) -> Result<(), String> {
     );
     let stored = s.get(&key).await.map_err(e)?;
     ensure!(stored == Some(fourth), "stored as returned: {stored:?}");
+    Ok(())
+}
+
+async fn settle_takes_back_one(s: S) -> Result<(), String> {
+    let key = user("gina");
+    let rule = LockoutSettings::default().rule_for(&key);
+    // A fresh key: the reserved row goes again.
+    let reserved = s.record_failure(&key, None, NOW, rule).await.map_err(e)?;
+    s.settle(&key, &reserved, None).await.map_err(e)?;
+    ensure!(s.get(&key).await.map_err(e)?.is_none(), "the row is gone");
+    // An existing entry comes back exactly (but for its revision).
+    let before = s.record_failure(&key, None, NOW, rule).await.map_err(e)?;
+    let reserved = s
+        .record_failure(&key, Some(&before), NOW, rule)
+        .await
+        .map_err(e)?;
+    s.settle(&key, &reserved, Some(&before)).await.map_err(e)?;
+    let back = s.get(&key).await.map_err(e)?.ok_or("missing")?;
+    ensure!(
+        back.failures == before.failures
+            && back.lock_count == before.lock_count
+            && back.locked_until == before.locked_until,
+        "restored: {back:?}, was {before:?}"
+    );
+    ensure!(
+        back.revision != reserved.revision,
+        "a new revision: {back:?}"
+    );
+    // Someone counted after the reservation: only this one failure is taken back.
+    let reserved = s
+        .record_failure(&key, Some(&back), NOW, rule)
+        .await
+        .map_err(e)?;
+    let other = s
+        .record_failure(&key, Some(&reserved), NOW, rule)
+        .await
+        .map_err(e)?;
+    s.settle(&key, &reserved, Some(&back)).await.map_err(e)?;
+    let now = s.get(&key).await.map_err(e)?.ok_or("missing")?;
+    ensure!(
+        now.failures == other.failures - 1,
+        "one failure taken back: {now:?} after {other:?}"
+    );
+    // A reservation that had to retry (its read was overtaken) takes back one failure,
+    // never the overtaken read's values.
+    let stale = now.clone();
+    s.record_failure(&key, Some(&now), NOW, rule)
+        .await
+        .map_err(e)?;
+    let retried = s
+        .record_failure(&key, Some(&stale), NOW, rule)
+        .await
+        .map_err(e)?;
+    s.settle(&key, &retried, Some(&stale)).await.map_err(e)?;
+    let after = s.get(&key).await.map_err(e)?.ok_or("missing")?;
+    ensure!(
+        after.failures == stale.failures + 1,
+        "the other writer's failure stays: {after:?}, read {stale:?}"
+    );
+    Ok(())
+}
+
+async fn concurrent_settle(s: S) -> Result<(), String> {
+    let key = user("hank");
+    let rule = LockoutSettings {
+        user_failed_attempts: 1_000,
+        ..Default::default()
+    }
+    .rule_for(&key);
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let (s, key) = (s.clone(), key.clone());
+            tokio::spawn(async move {
+                let before = s.get(&key).await?;
+                let reserved = s.record_failure(&key, before.as_ref(), NOW, rule).await?;
+                if i % 3 == 0 {
+                    s.settle(&key, &reserved, before.as_ref()).await?;
+                }
+                Ok::<_, modal2fa_core::PortError>(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.map_err(e)?.map_err(e)?;
+    }
+    let entry = s.get(&key).await.map_err(e)?.ok_or("missing")?;
+    ensure!(
+        entry.failures == 20,
+        "counter is {} (want 20)",
+        entry.failures
+    );
     Ok(())
 }
 

@@ -2,7 +2,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use modal2fa_core::model::{TrustedDevice, UserId};
-use modal2fa_core::ports::{ConflictKind, PortError, TrustedDeviceStore};
+use modal2fa_core::ports::{ConflictKind, PortError, Rotation, TrustedDeviceStore};
 use time::Duration;
 
 use super::{NOW, case, e, ensure, run_cases};
@@ -20,6 +20,26 @@ fn device(id: &str, user: i64, minutes_ago: i64) -> TrustedDevice {
         last_used_at: NOW - Duration::minutes(minutes_ago),
         last_ip: Some("192.0.2.1".parse().unwrap()),
         user_agent: "Firefox".into(),
+    }
+}
+
+/// A rotation of user 1's device `id` now, which must have been used within a day.
+fn rot<'a>(
+    id: &'a str,
+    expected_hash: &'a [u8],
+    new_hash: Vec<u8>,
+    ip: Option<std::net::IpAddr>,
+    user_agent: &'a str,
+) -> Rotation<'a> {
+    Rotation {
+        id,
+        user: UserId(1),
+        expected_hash,
+        new_hash,
+        used_after: NOW - Duration::days(1),
+        at: NOW,
+        ip,
+        user_agent,
     }
 }
 
@@ -80,13 +100,13 @@ async fn rotation_cas(s: S) -> Result<(), String> {
     s.insert(device("d", 1, 60)).await.map_err(e)?;
     let ip = "198.51.100.2".parse().ok();
     ensure!(
-        !s.rotate("d", &[9; 32], vec![2; 32], NOW, ip, "Edge")
+        !s.rotate(rot("d", &[9; 32], vec![2; 32], ip, "Edge"))
             .await
             .map_err(e)?,
         "wrong hash must fail"
     );
     ensure!(
-        s.rotate("d", &[1; 32], vec![2; 32], NOW, ip, "Edge")
+        s.rotate(rot("d", &[1; 32], vec![2; 32], ip, "Edge"))
             .await
             .map_err(e)?,
         "right hash"
@@ -101,16 +121,31 @@ async fn rotation_cas(s: S) -> Result<(), String> {
         "use recorded {d:?}"
     );
     ensure!(
-        !s.rotate("d", &[1; 32], vec![3; 32], NOW, ip, "Edge")
+        !s.rotate(rot("d", &[1; 32], vec![3; 32], ip, "Edge"))
             .await
             .map_err(e)?,
         "superseded hash must fail"
     );
     ensure!(
-        !s.rotate("missing", &[1; 32], vec![3; 32], NOW, ip, "Edge")
+        !s.rotate(rot("missing", &[1; 32], vec![3; 32], ip, "Edge"))
             .await
             .map_err(e)?,
         "missing device"
+    );
+    // Another user's device, or one unused for too long, is never rotated.
+    s.insert(device("other", 2, 1)).await.map_err(e)?;
+    ensure!(
+        !s.rotate(rot("other", &[1; 32], vec![3; 32], ip, "Edge"))
+            .await
+            .map_err(e)?,
+        "another user's device"
+    );
+    s.insert(device("stale", 1, 2 * 24 * 60)).await.map_err(e)?;
+    ensure!(
+        !s.rotate(rot("stale", &[1; 32], vec![3; 32], ip, "Edge"))
+            .await
+            .map_err(e)?,
+        "an expired device"
     );
     Ok(())
 }
@@ -121,7 +156,7 @@ async fn concurrent_rotation(s: S) -> Result<(), String> {
         .map(|i| {
             let s = s.clone();
             tokio::spawn(async move {
-                s.rotate("d", &[1; 32], vec![i.wrapping_add(10); 32], NOW, None, "")
+                s.rotate(rot("d", &[1; 32], vec![i.wrapping_add(10); 32], None, ""))
                     .await
             })
         })

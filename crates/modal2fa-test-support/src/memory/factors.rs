@@ -3,7 +3,9 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use modal2fa_core::model::{NewWebAuthnCredential, TotpDevice, UserId, WebAuthnCredential};
+use modal2fa_core::model::{
+    FactorCounts, NewWebAuthnCredential, TotpDevice, UserId, WebAuthnCredential,
+};
 use modal2fa_core::ports::{ConflictKind, FactorStore, PortError, PortResult};
 use time::OffsetDateTime;
 
@@ -192,6 +194,17 @@ impl FactorStore for MemoryFactors {
             }
         });
         Ok(before != g.recovery.len())
+    }
+    async fn count_factors(&self, user: UserId) -> PortResult<FactorCounts> {
+        let g = self.0.lock().unwrap();
+        Ok(FactorCounts {
+            confirmed_totp: g
+                .totp
+                .iter()
+                .filter(|d| d.user_id == user && d.confirmed)
+                .count() as u64,
+            webauthn: g.webauthn.iter().filter(|c| c.user_id == user).count() as u64,
+        })
     }
     async fn count_recovery_codes(&self, user: UserId) -> PortResult<u64> {
         Ok(self

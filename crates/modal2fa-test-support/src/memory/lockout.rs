@@ -40,6 +40,38 @@ impl LockoutStore for MemoryLockout {
         g.insert(key.clone(), next.clone());
         Ok(next)
     }
+    async fn settle(
+        &self,
+        key: &LockoutKey,
+        reserved: &LockoutEntry,
+        before: Option<&LockoutEntry>,
+    ) -> PortResult<()> {
+        let mut g = self.0.lock().unwrap();
+        let Some(current) = g.get(key).cloned() else {
+            return Ok(());
+        };
+        // Restore `before` only when the reservation was written right on top of it (no
+        // retry) and nobody wrote since; otherwise take back one failure.
+        let direct = before.map_or(1, |b| b.revision + 1) == reserved.revision;
+        if direct && current.revision == reserved.revision {
+            match before {
+                None => {
+                    g.remove(key);
+                }
+                Some(b) => {
+                    let mut restored = b.clone();
+                    restored.revision = current.revision + 1;
+                    g.insert(key.clone(), restored);
+                }
+            }
+        } else {
+            let mut one_less = current;
+            one_less.failures = one_less.failures.saturating_sub(1);
+            one_less.revision += 1;
+            g.insert(key.clone(), one_less);
+        }
+        Ok(())
+    }
     async fn clear(&self, key: &LockoutKey) -> PortResult<bool> {
         Ok(self.0.lock().unwrap().remove(key).is_some())
     }

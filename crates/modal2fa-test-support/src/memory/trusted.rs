@@ -1,12 +1,10 @@
 //! Trusted devices in memory.
 
-use std::net::IpAddr;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use modal2fa_core::model::{TrustedDevice, UserId};
-use modal2fa_core::ports::{ConflictKind, PortError, PortResult, TrustedDeviceStore};
-use time::OffsetDateTime;
+use modal2fa_core::ports::{ConflictKind, PortError, PortResult, Rotation, TrustedDeviceStore};
 
 /// Trusted devices in memory.
 #[derive(Debug, Default)]
@@ -41,25 +39,19 @@ impl TrustedDeviceStore for MemoryTrustedDevices {
         g.push(device);
         Ok(())
     }
-    async fn rotate(
-        &self,
-        id: &str,
-        expected_hash: &[u8],
-        new_hash: Vec<u8>,
-        at: OffsetDateTime,
-        ip: Option<IpAddr>,
-        user_agent: &str,
-    ) -> PortResult<bool> {
+    async fn rotate(&self, r: Rotation<'_>) -> PortResult<bool> {
         let mut g = self.0.lock().unwrap();
-        match g
-            .iter_mut()
-            .find(|d| d.id == id && d.key_hash == expected_hash)
-        {
+        match g.iter_mut().find(|d| {
+            d.id == r.id
+                && d.user_id == r.user
+                && d.last_used_at > r.used_after
+                && d.key_hash == r.expected_hash
+        }) {
             Some(d) => {
-                d.previous_key_hash = Some(std::mem::replace(&mut d.key_hash, new_hash));
-                d.last_used_at = at;
-                d.last_ip = ip;
-                d.user_agent = user_agent.to_owned();
+                d.previous_key_hash = Some(std::mem::replace(&mut d.key_hash, r.new_hash));
+                d.last_used_at = r.at;
+                d.last_ip = r.ip;
+                d.user_agent = r.user_agent.to_owned();
                 Ok(true)
             }
             None => Ok(false),

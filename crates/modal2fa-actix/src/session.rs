@@ -12,6 +12,10 @@
 //! the deletion waits (see [`SessionLayer`](crate::SessionLayer)), and the save that
 //! follows renews instead of inserting; a deletion no save follows runs when the request
 //! is done.
+//!
+//! An ended session stays ended: a request that loaded it before another request ended it
+//! writes only by conditional writes (replace, renew, touch) that find no row and store
+//! nothing, so its cookie, and the next request, are anonymous.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -151,11 +155,19 @@ impl SessionStore for PortSessionStore {
             .try_with(|d| d.borrow_mut().take())
             .ok()
             .flatten();
-        let saved = match renewing {
-            Some(old) => self.sessions.renew_record(&old, &record).await,
-            None => self.sessions.save_record(&record).await,
-        };
-        saved.map_err(|e| SaveError::Other(store_error(e)))?;
+        match renewing {
+            Some(old) => {
+                let renewed = self.sessions.renew_record(&old, &record).await;
+                // `false`: the session was ended while this request ran. It stays ended:
+                // the browser gets a key under which nothing is stored, i.e. anonymous.
+                renewed.map_err(|e| SaveError::Other(store_error(e)))?;
+            }
+            None => self
+                .sessions
+                .save_record(&record)
+                .await
+                .map_err(|e| SaveError::Other(store_error(e)))?,
+        }
         Ok(key)
     }
 
@@ -163,24 +175,18 @@ impl SessionStore for PortSessionStore {
         &self,
         key: SessionKey,
         state: HashMap<String, String>,
-        ttl: &CookieDuration,
+        _ttl: &CookieDuration,
     ) -> Result<SessionKey, UpdateError> {
         let record = self
             .record(&key, &state)
             .map_err(UpdateError::Serialization)?;
-        let replaced = self
-            .sessions
+        // `false`: the session was ended while this request ran. It stays ended: nothing
+        // is stored, and the browser's key now finds nothing (anonymous).
+        self.sessions
             .replace_record(&record)
             .await
             .map_err(|e| UpdateError::Other(store_error(e)))?;
-        if replaced {
-            Ok(key)
-        } else {
-            // Ended meanwhile (an admin signed it out): start a new session instead.
-            self.save(state, ttl)
-                .await
-                .map_err(|e| UpdateError::Other(anyhow::anyhow!(e.to_string())))
-        }
+        Ok(key)
     }
 
     async fn update_ttl(&self, key: &SessionKey, _ttl: &CookieDuration) -> anyhow::Result<()> {

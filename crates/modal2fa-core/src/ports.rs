@@ -298,40 +298,27 @@ pub trait LockoutStore: Send + Sync {
 pub trait SessionStore: Send + Sync {
     /// The session with this id hash, expired or not.
     async fn load(&self, id_hash: &str) -> PortResult<Option<SessionRecord>>;
-    /// Inserts or replaces.
+    /// Stores a new session. Never replaces: a row with the same id hash already there is
+    /// [`PortError::Conflict`]`(`[`ConflictKind::Session`]`)`. An ended session is never
+    /// written back by this or any other method.
     async fn save(&self, record: &SessionRecord) -> PortResult<()>;
-    /// Replaces `old_hash` by `record` (a new id for the same session).
-    async fn renew(&self, old_hash: &str, record: &SessionRecord) -> PortResult<()>;
-    /// Replaces the stored session that has `record`'s id hash; `false`, storing nothing,
-    /// when there is none (it was ended meanwhile). The default reads, then saves; a store
-    /// that can do it in one conditional write should.
-    async fn replace(&self, record: &SessionRecord) -> PortResult<bool> {
-        if self.load(&record.id_hash).await?.is_none() {
-            return Ok(false);
-        }
-        self.save(record).await?;
-        Ok(true)
-    }
-    /// Marks a session seen at `now`: its expiry becomes `idle_expiry`, but never later
-    /// than its creation plus `absolute_timeout`. `false` when there is no such session.
-    /// The default reads, then saves; a store that can do it in one write should.
+    /// Moves the session stored under `old_hash` to `record` (a new id and contents for the
+    /// same session) atomically. `false`, storing nothing, when there is no row under
+    /// `old_hash` — the session was ended meanwhile and stays ended.
+    async fn renew(&self, old_hash: &str, record: &SessionRecord) -> PortResult<bool>;
+    /// Replaces the stored session that has `record`'s id hash, in one atomic conditional
+    /// write; `false`, storing nothing, when there is none (it was ended meanwhile).
+    async fn replace(&self, record: &SessionRecord) -> PortResult<bool>;
+    /// Marks a session seen at `now` in one atomic write: its expiry becomes `idle_expiry`,
+    /// but never later than its creation plus `absolute_timeout`. `false`, storing nothing,
+    /// when there is no such session.
     async fn touch(
         &self,
         id_hash: &str,
         now: OffsetDateTime,
         idle_expiry: OffsetDateTime,
         absolute_timeout: time::Duration,
-    ) -> PortResult<bool> {
-        match self.load(id_hash).await? {
-            None => Ok(false),
-            Some(mut record) => {
-                record.last_seen_at = now;
-                record.expires_at = idle_expiry.min(record.created_at + absolute_timeout);
-                self.save(&record).await?;
-                Ok(true)
-            }
-        }
-    }
+    ) -> PortResult<bool>;
     /// Deletes one session; `false` if there was none.
     async fn delete(&self, id_hash: &str) -> PortResult<bool>;
     /// A page of signed-in, unexpired sessions, newest first.

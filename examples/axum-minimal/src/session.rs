@@ -137,14 +137,22 @@ impl Session {
             .as_ref()
             .zip(self.loaded.as_ref().map(|l| &l.record));
         match current {
+            // `false` / `None`: the session was ended while this request ran; it stays
+            // ended and the browser is anonymous from now on.
             Some((id, record)) if !report.renew_session => {
-                auth.sessions.update(id, record, &report.state, ctx).await?;
-                Ok(Cookie::Keep(id.clone()))
+                let kept = auth.sessions.update(id, record, &report.state, ctx).await?;
+                Ok(if kept {
+                    Cookie::Keep(id.clone())
+                } else {
+                    Cookie::Clear
+                })
             }
             // `renew` deletes the old id in the same store call that saves the new one.
-            _ => Ok(Cookie::Set(
-                auth.sessions.renew(current, &report.state, ctx).await?,
-            )),
+            _ => Ok(auth
+                .sessions
+                .renew(current, &report.state, ctx)
+                .await?
+                .map_or(Cookie::Clear, Cookie::Set)),
         }
     }
 }

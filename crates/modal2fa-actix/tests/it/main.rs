@@ -2,5 +2,6 @@
 //! and CSRF, and the customisation points.
 
 mod customising;
+mod ended;
 mod flows;
 mod outage;

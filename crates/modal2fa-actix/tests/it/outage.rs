@@ -89,7 +89,7 @@ impl SessionStore for Outage<dyn SessionStore> {
         self.up()?;
         self.inner.save(record).await
     }
-    async fn renew(&self, old_hash: &str, record: &SessionRecord) -> PortResult<()> {
+    async fn renew(&self, old_hash: &str, record: &SessionRecord) -> PortResult<bool> {
         self.up()?;
         self.inner.renew(old_hash, record).await
     }

@@ -1,5 +1,11 @@
 //! Server-side sessions over the [`SessionStore`](crate::ports::SessionStore) port: random
 //! 256-bit ids given to the browser, only their SHA-256 stored; idle and absolute timeouts.
+//!
+//! An ended session stays ended. A request that loaded a session before another request
+//! ended it (a logout in another tab, "sign out other sessions", an admin's sign-out) can
+//! only write to it by a conditional write — replace, renew, touch — that finds no row and
+//! stores nothing; a new row is written only for a session that never had one. So the
+//! request in flight ends anonymous, and so does the next one.
 
 use std::sync::Arc;
 
@@ -105,43 +111,48 @@ impl SessionService {
         Ok(id)
     }
 
-    /// Saves `state` under the same id.
+    /// Saves `state` under the same id. `false`, storing nothing, when the session was
+    /// ended meanwhile: it stays ended and the caller treats the browser as anonymous.
     pub async fn update(
         &self,
         id: &SecretString,
         previous: &SessionRecord,
         state: &LoginState,
         ctx: &RequestContext,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<bool> {
         let record = self.record(Self::id_hash(id), state, Some(previous), ctx)?;
-        self.0.ports.sessions.save(&record).await?;
-        Ok(())
+        Ok(self.0.ports.sessions.replace(&record).await?)
     }
 
-    /// Moves the session to a new id (privilege change) and returns the new id.
-    /// A renewal starts the absolute timeout afresh only when the user changes.
+    /// Moves the session to a new id (privilege change) and returns the new id; with no
+    /// session before, stores a new one. `None`, storing nothing, when the old session was
+    /// ended meanwhile: it stays ended. A renewal starts the absolute timeout afresh only
+    /// when the user changes.
     pub async fn renew(
         &self,
         old: Option<(&SecretString, &SessionRecord)>,
         state: &LoginState,
         ctx: &RequestContext,
-    ) -> ServiceResult<SecretString> {
+    ) -> ServiceResult<Option<SecretString>> {
         let c = &self.0;
         let id = SecretString::new(random_token(c.ports.random.as_ref(), 32));
         let keep_age = old
             .map(|(_, r)| r)
             .filter(|r| r.user_id.is_some() && r.user_id == state.signed_in().map(|s| s.user_id));
         let record = self.record(Self::id_hash(&id), state, keep_age, ctx)?;
-        match old {
+        let stored = match old {
             Some((old_id, _)) => {
                 c.ports
                     .sessions
                     .renew(&Self::id_hash(old_id), &record)
                     .await?
             }
-            None => c.ports.sessions.save(&record).await?,
-        }
-        Ok(id)
+            None => {
+                c.ports.sessions.save(&record).await?;
+                true
+            }
+        };
+        Ok(stored.then_some(id))
     }
 
     /// Deletes a session.
@@ -174,13 +185,18 @@ impl SessionService {
         Ok(Some(record))
     }
 
-    /// Stores a new session row.
+    /// Stores a new session row (never replaces one).
     pub async fn save_record(&self, record: &SessionRecord) -> ServiceResult<()> {
         Ok(self.0.ports.sessions.save(record).await?)
     }
 
-    /// Moves the row of `old_hash` to `record`'s new id (a renewal, one statement).
-    pub async fn renew_record(&self, old_hash: &str, record: &SessionRecord) -> ServiceResult<()> {
+    /// Moves the row of `old_hash` to `record`'s new id (a renewal, one statement); `false`,
+    /// storing nothing, when the old row is gone (the session was ended meanwhile).
+    pub async fn renew_record(
+        &self,
+        old_hash: &str,
+        record: &SessionRecord,
+    ) -> ServiceResult<bool> {
         Ok(self.0.ports.sessions.renew(old_hash, record).await?)
     }
 

@@ -33,11 +33,13 @@ async fn sessions_store_only_a_hash_and_end_after_idle_and_absolute_timeouts() {
             .await
             .unwrap()
             .expect("still alive");
-        w.auth
-            .sessions
-            .update(&id, &s.record, &s.state, &ctx())
-            .await
-            .unwrap();
+        assert!(
+            w.auth
+                .sessions
+                .update(&id, &s.record, &s.state, &ctx())
+                .await
+                .unwrap()
+        );
         record = s.record;
     }
     // ...but not past the absolute one (12 h).
@@ -69,8 +71,41 @@ async fn renewing_a_session_gives_a_new_id_and_kills_the_old_one() {
         .sessions
         .renew(Some((&id, &old.record)), &LoginState::Anonymous, &ctx())
         .await
-        .unwrap();
+        .unwrap()
+        .expect("renewed");
     assert_ne!(new, id);
     assert!(w.auth.sessions.load(&id).await.unwrap().is_none());
     assert!(w.auth.sessions.load(&new).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_session_ended_while_a_request_holds_it_stays_ended() {
+    let w = world();
+    w.user("alice").await;
+    let r = w
+        .password(&LoginState::Anonymous, "alice", PASSWORD, None)
+        .await;
+    let id = w.auth.sessions.create(&r.state, &ctx()).await.unwrap();
+    // A request loads the session; another ends it before the first one writes.
+    let held = w.auth.sessions.load(&id).await.unwrap().unwrap();
+    w.auth.sessions.end(&id).await.unwrap();
+    assert!(
+        !w.auth
+            .sessions
+            .update(&id, &held.record, &held.state, &ctx())
+            .await
+            .unwrap(),
+        "an update of an ended session reports it"
+    );
+    assert!(
+        w.auth
+            .sessions
+            .renew(Some((&id, &held.record)), &held.state, &ctx())
+            .await
+            .unwrap()
+            .is_none(),
+        "a renewal of an ended session gives no new id"
+    );
+    assert!(w.auth.sessions.load(&id).await.unwrap().is_none());
+    assert!(w.mem.sessions.is_empty(), "nothing was written back");
 }

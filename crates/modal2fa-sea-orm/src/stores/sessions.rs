@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use modal2fa_core::model::*;
 use modal2fa_core::ports::*;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use time::OffsetDateTime;
 
@@ -56,31 +56,16 @@ impl SessionStore for SeaOrmStore {
     }
 
     async fn save(&self, record: &SessionRecord) -> PortResult<()> {
-        use sessions::Column as C;
         sessions::Entity::insert(session_row(record))
-            .on_conflict(
-                OnConflict::column(C::IdHash)
-                    .update_columns([
-                        C::UserId,
-                        C::Method,
-                        C::Ip,
-                        C::UserAgent,
-                        C::CreatedAt,
-                        C::LastSeenAt,
-                        C::ExpiresAt,
-                        C::Data,
-                    ])
-                    .to_owned(),
-            )
             .exec_without_returning(&self.db)
             .await
             .map_err(conflict_on(ConflictKind::Session))?;
         Ok(())
     }
 
-    async fn renew(&self, old_hash: &str, record: &SessionRecord) -> PortResult<()> {
-        // One statement: the row takes its new id and contents in place. Only a session
-        // that was never stored (or has just been deleted) needs an insert.
+    async fn renew(&self, old_hash: &str, record: &SessionRecord) -> PortResult<bool> {
+        // One statement: the row takes its new id and contents in place. No row under the
+        // old id means the session was ended meanwhile; it stays ended.
         let mut row = session_row(record);
         row.id_hash = Set(record.id_hash.clone());
         let res = sessions::Entity::update_many()
@@ -88,14 +73,8 @@ impl SessionStore for SeaOrmStore {
             .filter(sessions::Column::IdHash.eq(old_hash))
             .exec(&self.db)
             .await
-            .map_err(map_err)?;
-        if res.rows_affected == 0 {
-            sessions::Entity::insert(session_row(record))
-                .exec_without_returning(&self.db)
-                .await
-                .map_err(map_err)?;
-        }
-        Ok(())
+            .map_err(conflict_on(ConflictKind::Session))?;
+        Ok(res.rows_affected == 1)
     }
 
     async fn replace(&self, record: &SessionRecord) -> PortResult<bool> {

@@ -2,7 +2,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use modal2fa_core::model::{AuthMethod, Page, SessionRecord, UserId};
-use modal2fa_core::ports::SessionStore;
+use modal2fa_core::ports::{ConflictKind, PortError, SessionStore};
 use time::Duration;
 
 use super::{NOW, case, e, ensure, run_cases};
@@ -34,10 +34,14 @@ where
         &make,
         vec![
             case!(
-                "a saved session reads back whole and save replaces",
-                save_load_replace
+                "a saved session reads back whole and saving the same id again is a conflict",
+                save_load_conflict
             ),
             case!("renewing moves the session to the new id", renew_moves),
+            case!(
+                "renewing a session that was ended stores nothing",
+                renew_ended_stores_nothing
+            ),
             case!(
                 "replacing changes an existing session and never creates one",
                 replace_existing_only
@@ -64,7 +68,7 @@ where
     .await;
 }
 
-async fn save_load_replace(s: S) -> Result<(), String> {
+async fn save_load_conflict(s: S) -> Result<(), String> {
     let r = record("h1", Some(1), 5, 30);
     s.save(&r).await.map_err(e)?;
     ensure!(
@@ -74,8 +78,15 @@ async fn save_load_replace(s: S) -> Result<(), String> {
     let mut r2 = r.clone();
     r2.data = "{\"x\":2}".into();
     r2.method = Some(AuthMethod::Cookie);
-    s.save(&r2).await.map_err(e)?;
-    ensure!(s.load("h1").await.map_err(e)? == Some(r2), "replaced");
+    match s.save(&r2).await {
+        Err(PortError::Conflict(ConflictKind::Session)) => {}
+        other => {
+            return Err(format!(
+                "saving an existing id: {other:?}, not a session conflict"
+            ));
+        }
+    }
+    ensure!(s.load("h1").await.map_err(e)? == Some(r), "left as it was");
     ensure!(s.load("nope").await.map_err(e)?.is_none(), "missing");
     Ok(())
 }
@@ -83,7 +94,7 @@ async fn save_load_replace(s: S) -> Result<(), String> {
 async fn renew_moves(s: S) -> Result<(), String> {
     s.save(&record("old", None, 1, 30)).await.map_err(e)?;
     let new = record("new", Some(3), 1, 30);
-    s.renew("old", &new).await.map_err(e)?;
+    ensure!(s.renew("old", &new).await.map_err(e)?, "renewal reported");
     ensure!(
         s.load("old").await.map_err(e)?.is_none(),
         "old id must be gone"
@@ -92,12 +103,33 @@ async fn renew_moves(s: S) -> Result<(), String> {
         s.load("new").await.map_err(e)? == Some(new.clone()),
         "new id holds the session"
     );
-    s.renew("never-existed", &record("newer", Some(3), 1, 30))
-        .await
-        .map_err(e)?;
+    Ok(())
+}
+
+async fn renew_ended_stores_nothing(s: S) -> Result<(), String> {
+    s.save(&record("ended", Some(3), 1, 30)).await.map_err(e)?;
+    ensure!(s.delete("ended").await.map_err(e)?, "deleted");
     ensure!(
-        s.load("newer").await.map_err(e)?.is_some(),
-        "renewing a vanished session still stores the new one"
+        !s.renew("ended", &record("newer", Some(3), 1, 30))
+            .await
+            .map_err(e)?,
+        "renewing an ended session must report that nothing was renewed"
+    );
+    ensure!(
+        s.load("newer").await.map_err(e)?.is_none(),
+        "renewing an ended session must not store it under the new id"
+    );
+    ensure!(
+        !s.touch(
+            "ended",
+            NOW,
+            NOW + Duration::minutes(30),
+            Duration::hours(1)
+        )
+        .await
+        .map_err(e)?
+            && s.load("ended").await.map_err(e)?.is_none(),
+        "touching an ended session must not bring it back"
     );
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use modal2fa_core::model::{Page, SessionRecord, UserId};
-use modal2fa_core::ports::{PortResult, SessionStore};
+use modal2fa_core::ports::{ConflictKind, PortError, PortResult, SessionStore};
 use time::OffsetDateTime;
 
 use super::page;
@@ -47,17 +47,47 @@ impl SessionStore for MemorySessions {
         Ok(self.0.lock().unwrap().get(id_hash).cloned())
     }
     async fn save(&self, record: &SessionRecord) -> PortResult<()> {
-        self.0
-            .lock()
-            .unwrap()
-            .insert(record.id_hash.clone(), record.clone());
-        Ok(())
-    }
-    async fn renew(&self, old_hash: &str, record: &SessionRecord) -> PortResult<()> {
         let mut g = self.0.lock().unwrap();
-        g.remove(old_hash);
+        if g.contains_key(&record.id_hash) {
+            return Err(PortError::Conflict(ConflictKind::Session));
+        }
         g.insert(record.id_hash.clone(), record.clone());
         Ok(())
+    }
+    async fn renew(&self, old_hash: &str, record: &SessionRecord) -> PortResult<bool> {
+        let mut g = self.0.lock().unwrap();
+        if g.remove(old_hash).is_none() {
+            return Ok(false);
+        }
+        g.insert(record.id_hash.clone(), record.clone());
+        Ok(true)
+    }
+    async fn replace(&self, record: &SessionRecord) -> PortResult<bool> {
+        let mut g = self.0.lock().unwrap();
+        match g.get_mut(&record.id_hash) {
+            Some(stored) => {
+                *stored = record.clone();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    async fn touch(
+        &self,
+        id_hash: &str,
+        now: OffsetDateTime,
+        idle_expiry: OffsetDateTime,
+        absolute_timeout: time::Duration,
+    ) -> PortResult<bool> {
+        let mut g = self.0.lock().unwrap();
+        match g.get_mut(id_hash) {
+            Some(r) => {
+                r.last_seen_at = now;
+                r.expires_at = idle_expiry.min(r.created_at + absolute_timeout);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
     async fn delete(&self, id_hash: &str) -> PortResult<bool> {
         Ok(self.0.lock().unwrap().remove(id_hash).is_some())

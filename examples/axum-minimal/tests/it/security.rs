@@ -335,9 +335,25 @@ impl SessionStore for BrokenSessions {
         self.check()?;
         self.inner.save(record).await
     }
-    async fn renew(&self, old_hash: &str, record: &SessionRecord) -> PortResult<()> {
+    async fn renew(&self, old_hash: &str, record: &SessionRecord) -> PortResult<bool> {
         self.check()?;
         self.inner.renew(old_hash, record).await
+    }
+    async fn replace(&self, record: &SessionRecord) -> PortResult<bool> {
+        self.check()?;
+        self.inner.replace(record).await
+    }
+    async fn touch(
+        &self,
+        id_hash: &str,
+        now: OffsetDateTime,
+        idle_expiry: OffsetDateTime,
+        absolute_timeout: time::Duration,
+    ) -> PortResult<bool> {
+        self.check()?;
+        self.inner
+            .touch(id_hash, now, idle_expiry, absolute_timeout)
+            .await
     }
     async fn delete(&self, id_hash: &str) -> PortResult<bool> {
         self.check()?;

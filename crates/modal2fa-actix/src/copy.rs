@@ -21,8 +21,6 @@ pub const UNAVAILABLE: &str =
 pub const PASSWORDS_DIFFER: &str = "The two new passwords differ.";
 /// The current password typed to change it is wrong.
 pub const WRONG_CURRENT_PASSWORD: &str = "Your current password is incorrect.";
-/// A TOTP confirmation arrived without an enrolment in the session.
-pub const START_SETUP_AGAIN: &str = "Start the set-up again.";
 /// Shown on the 2FA modal when a step-up starts.
 pub const CONFIRM_FIRST: &str = "Confirm with your second factor first.";
 
@@ -41,6 +39,9 @@ pub fn refusal(r: Refusal, now: OffsetDateTime) -> String {
         Refusal::CodeReused => "This code has already been used. Wait for the next one.".into(),
         Refusal::TooManyAttempts => "Too many wrong codes. Please sign in again.".into(),
         Refusal::Expired => "The sign-in took too long. Please sign in again.".into(),
+        Refusal::EnrolmentExpired => {
+            "This set-up page has expired. Scan the new QR code and enter its code.".into()
+        }
         Refusal::NoPendingLogin => "Please sign in first.".into(),
         Refusal::NotAllowed => "That is not possible now.".into(),
         Refusal::Microsoft(m) => microsoft(m).into(),
@@ -110,6 +111,9 @@ fn link(l: LinkError) -> &'static str {
 fn forbidden(f: Forbidden) -> &'static str {
     match f {
         Forbidden::FinishSigningInFirst => "Finish signing in first.",
+        Forbidden::FactorEnrolledMeanwhile => {
+            "This account has a second factor now. Please sign in again with it."
+        }
         Forbidden::TrustOnlyAfterSecondFactor => {
             "A device can be trusted only right after confirming your second factor."
         }

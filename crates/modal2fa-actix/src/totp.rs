@@ -1,9 +1,11 @@
 //! Setting up an authenticator app: the QR code and secret, then the confirming code —
-//! finishing a set-up login, adding a first factor, or changing the app.
+//! finishing a set-up login, adding a first factor, or changing the app. Showing the page
+//! writes nothing: the form carries the sealed enrolment back with the code.
 
 use actix_web::{HttpResponse, web};
-use modal2fa_core::machine::LoginState;
+use modal2fa_core::machine::{LoginState, Refusal};
 use modal2fa_core::services::TotpEnrolment;
+use modal2fa_core::{Outcome, ServiceError};
 
 use crate::copy;
 use crate::error::WebError;
@@ -11,22 +13,31 @@ use crate::extract::{Flow, NextQuery, Posted};
 use crate::qr;
 use crate::render::Command;
 use crate::respond::{Back, with_errors};
-use crate::second_factor::CodeForm;
 
-/// The session entry holding the device being enrolled.
-const ENROLMENT: &str = "modal2fa.totp_device";
 const TITLE: &str = "Set up an authenticator app";
 
-fn modal(
-    flow: &Flow,
-    next: &str,
-    enrolment: Option<&TotpEnrolment>,
-    errors: Vec<String>,
-) -> HttpResponse {
+/// The confirming form: the sealed enrolment and the code.
+#[derive(serde::Deserialize)]
+pub(crate) struct ConfirmForm {
+    pub(crate) code: String,
+    #[serde(default)]
+    pub(crate) enrolment: String,
+    pub(crate) next: Option<String>,
+}
+
+/// What the modal shows: a new enrolment (QR code and key), or the code field again for
+/// the enrolment the app already holds.
+enum Shown<'a> {
+    New(&'a TotpEnrolment),
+    Retry(&'a str),
+}
+
+fn modal(flow: &Flow, next: &str, shown: Shown<'_>, errors: Vec<String>) -> HttpResponse {
     let mut ctx = with_errors(errors);
     ctx.insert("next", next);
-    match enrolment {
-        Some(e) => {
+    match shown {
+        Shown::New(e) => {
+            ctx.insert("enrolment", e.token.expose());
             let grouped: Vec<String> = e
                 .secret
                 .expose()
@@ -40,8 +51,9 @@ fn modal(
                 &qr::svg(e.otpauth_url.expose()).unwrap_or_default(),
             );
         }
-        None => {
+        Shown::Retry(token) => {
             // A retry: the app already holds the secret; show the code field again.
+            ctx.insert("enrolment", token);
             ctx.insert("secret", "");
             ctx.insert("qr_svg", "");
             ctx.insert("retry", &true);
@@ -52,61 +64,65 @@ fn modal(
 
 pub(crate) async fn get(flow: Flow, q: web::Query<NextQuery>) -> Result<HttpResponse, WebError> {
     let next = flow.next(q.next.as_deref());
-    let enrolment = match flow.auth().factors.begin_totp(&flow.state).await {
-        Ok(e) => e,
+    fresh(&flow, &next, vec![]).await
+}
+
+/// The modal with a new enrolment (or the sign-in modal when there is none to make).
+async fn fresh(flow: &Flow, next: &str, errors: Vec<String>) -> Result<HttpResponse, WebError> {
+    match flow.auth().factors.begin_totp(&flow.state).await {
+        Ok(enrolment) => Ok(modal(flow, next, Shown::New(&enrolment), errors)),
         Err(e) => {
             let to = format!(
                 "{}?next={}",
                 flow.path("auth:totp_setup"),
-                crate::respond::encode(&next)
+                crate::respond::encode(next)
             );
-            return Err(flow
-                .recover(e, &to, |f, m| crate::login::modal(f, &next, vec![m], ""))
-                .await);
+            Err(flow
+                .recover(e, &to, |f, m| crate::login::modal(f, next, vec![m], ""))
+                .await)
         }
-    };
-    flow.session
-        .insert(ENROLMENT, enrolment.device_id)
-        .map_err(WebError::unexpected)?;
-    Ok(modal(&flow, &next, Some(&enrolment), vec![]))
+    }
 }
 
 pub(crate) async fn post(
     flow: Flow,
-    Posted(form): Posted<CodeForm>,
+    Posted(form): Posted<ConfirmForm>,
 ) -> Result<HttpResponse, WebError> {
     let next = flow.next(form.next.as_deref());
-    let Some(device) = flow.session.get::<i64>(ENROLMENT).ok().flatten() else {
-        return Ok(crate::login::modal(
-            &flow,
-            &next,
-            vec![copy::START_SETUP_AGAIN.into()],
-            "",
-        ));
-    };
-    let retry = |f: &Flow, m: String| modal(f, &next, None, vec![m]);
+    let token = form.enrolment.as_str();
     if let LoginState::PendingSecondFactor(_) = flow.state {
         let report = flow
             .auth()
             .login
-            .complete_setup_with_totp(&flow.state, device, &form.code, &flow.ctx)
+            .complete_setup_with_totp(&flow.state, token, &form.code, &flow.ctx)
             .await
-            .map_err(|e| flow.fail(e, retry))?;
-        if matches!(report.outcome, modal2fa_core::Outcome::Refused(_)) {
-            let msg = crate::respond::refusal_text(&flow, &report);
-            return Ok(modal(&flow, &next, None, vec![msg]));
-        }
-        flow.session.remove(ENROLMENT);
-        return flow.after_login_step(report, &next, Back::SecondFactor);
+            .map_err(|e| flow.fail(e, |f, m| modal(f, &next, Shown::Retry(token), vec![m])))?;
+        return match report.outcome {
+            Outcome::Refused(Refusal::EnrolmentExpired) => {
+                let msg = crate::respond::refusal_text(&flow, &report);
+                fresh(&flow, &next, vec![msg]).await
+            }
+            Outcome::Refused(_) if !report.end_session => {
+                let msg = crate::respond::refusal_text(&flow, &report);
+                Ok(modal(&flow, &next, Shown::Retry(token), vec![msg]))
+            }
+            _ => flow.after_login_step(report, &next, Back::SecondFactor),
+        };
     }
     let confirmed = flow
         .auth()
         .factors
-        .confirm_totp(&flow.state, device, &form.code, &flow.ctx)
+        .confirm_totp(&flow.state, token, &form.code, &flow.ctx)
         .await;
-    if let Err(e) = confirmed {
-        return Err(flow.recover(e, &flow.path("auth:totp_setup"), retry).await);
+    match confirmed {
+        Ok(()) => Ok(flow.command(Command::Reload, &next)),
+        Err(ServiceError::Refused(Refusal::EnrolmentExpired)) => {
+            let msg = copy::refusal(Refusal::EnrolmentExpired, flow.auth().now());
+            fresh(&flow, &next, vec![msg]).await
+        }
+        Err(e) => {
+            let retry = |f: &Flow, m: String| modal(f, &next, Shown::Retry(token), vec![m]);
+            Err(flow.recover(e, &flow.path("auth:totp_setup"), retry).await)
+        }
     }
-    flow.session.remove(ENROLMENT);
-    Ok(flow.command(Command::Reload, &next))
 }

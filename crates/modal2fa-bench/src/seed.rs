@@ -131,7 +131,7 @@ pub async fn totp_user(auth: &Modal2fa, name: &str) -> Vec<u8> {
         totp::step_at(SystemClock.now_utc(), &TotpParams::default()) - 1,
     );
     auth.factors
-        .confirm_totp(&state, e.device_id, &past, &ctx)
+        .confirm_totp(&state, e.token.expose(), &past, &ctx)
         .await
         .unwrap();
     secret

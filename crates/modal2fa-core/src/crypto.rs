@@ -31,6 +31,16 @@ impl std::fmt::Debug for SecretBox {
     }
 }
 
+/// What a [`SecretBox`] value is for; part of its associated data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Sealed {
+    /// A TOTP secret at rest in the factor store.
+    StoredSecret,
+    /// A TOTP secret being enrolled, held by the browser's form until it is confirmed.
+    Enrolment,
+}
+
 impl SecretBox {
     /// A box keyed for TOTP secrets.
     pub fn new(keys: &Keys) -> Self {
@@ -40,15 +50,36 @@ impl SecretBox {
         }
     }
 
-    fn aad(user: UserId) -> Vec<u8> {
-        format!("modal2fa/totp-secret/user:{user}").into_bytes()
+    fn aad(purpose: Sealed, user: UserId) -> Vec<u8> {
+        let purpose = match purpose {
+            Sealed::StoredSecret => "totp-secret",
+            Sealed::Enrolment => "totp-enrolment",
+        };
+        format!("modal2fa/{purpose}/user:{user}").into_bytes()
     }
 
     /// Encrypts `plaintext` for `user`: `version ‖ nonce ‖ ciphertext+tag`.
     pub fn seal(&self, user: UserId, plaintext: &[u8], rng: &dyn SecretGenerator) -> Vec<u8> {
+        self.seal_for(Sealed::StoredSecret, user, plaintext, rng)
+    }
+
+    /// Decrypts a value sealed for `user`.
+    pub fn open(&self, user: UserId, sealed: &[u8]) -> Result<SecretBytes, DecryptError> {
+        self.open_for(Sealed::StoredSecret, user, sealed)
+    }
+
+    /// Encrypts `plaintext` for `user` and one purpose: a value sealed for one purpose
+    /// never opens as another (a stored secret is not an enrolment, nor the reverse).
+    pub fn seal_for(
+        &self,
+        purpose: Sealed,
+        user: UserId,
+        plaintext: &[u8],
+        rng: &dyn SecretGenerator,
+    ) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill(&mut nonce);
-        let aad = Self::aad(user);
+        let aad = Self::aad(purpose, user);
         let ct = self
             .cipher
             .encrypt(
@@ -66,14 +97,19 @@ impl SecretBox {
         out
     }
 
-    /// Decrypts a value sealed for `user`.
-    pub fn open(&self, user: UserId, sealed: &[u8]) -> Result<SecretBytes, DecryptError> {
+    /// Decrypts a value sealed for `user` and `purpose`.
+    pub fn open_for(
+        &self,
+        purpose: Sealed,
+        user: UserId,
+        sealed: &[u8],
+    ) -> Result<SecretBytes, DecryptError> {
         if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != VERSION {
             return Err(DecryptError);
         }
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&sealed[1..=NONCE_LEN]);
-        let aad = Self::aad(user);
+        let aad = Self::aad(purpose, user);
         self.cipher
             .decrypt(
                 &XNonce::from(nonce),

@@ -20,6 +20,9 @@ use crate::tokens::LinkError;
 pub enum Forbidden {
     /// A pending sign-in that is not a set-up login tried to change factors.
     FinishSigningInFirst,
+    /// A set-up login tried to enrol a first factor, but the user has enrolled one since
+    /// the password was checked: sign in with it instead.
+    FactorEnrolledMeanwhile,
     /// "Trust this device" outside the moment right after a second factor.
     TrustOnlyAfterSecondFactor,
     /// The policy disables trusted devices for this user.

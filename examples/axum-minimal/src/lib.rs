@@ -32,7 +32,7 @@
 //!
 //! Routes: `GET /` (the page for the session's state), `POST /login` (username,
 //! password), `POST /totp` (code), `POST /totp/setup` then `POST /totp/confirm`
-//! (device_id, code), `POST /logout`. Every form also carries `csrf`. A visitor without a
+//! (enrolment, code), `POST /logout`. Every form also carries `csrf`. A visitor without a
 //! live session gets an anonymous one from `GET /`, so that the sign-in form has a token
 //! to carry (and the sign-in itself a session to renew); it costs one row per visitor
 //! until the idle timeout, which a host with much anonymous traffic may prefer to avoid
@@ -193,7 +193,7 @@ async fn totp_setup(State(app): State<App>, client: Client) -> Result<Response, 
 /// Enrolment confirmation.
 #[derive(Deserialize)]
 pub struct ConfirmForm {
-    device_id: i64,
+    enrolment: String,
     code: String,
 }
 
@@ -211,13 +211,13 @@ async fn totp_confirm(
         let report = app
             .auth
             .login
-            .complete_setup_with_totp(&state, form.device_id, &form.code, &ctx)
+            .complete_setup_with_totp(&state, &form.enrolment, &form.code, &ctx)
             .await?;
         return page::report(&app, session, report, &ctx).await;
     }
     app.auth
         .factors
-        .confirm_totp(&state, form.device_id, &form.code, &ctx)
+        .confirm_totp(&state, &form.enrolment, &form.code, &ctx)
         .await?;
     let id = session.id().ok_or(ServiceError::NotSignedIn)?.clone();
     Ok(page::respond(

@@ -58,8 +58,8 @@ pub fn enrolment(app: &App, session: &SecretString, e: &TotpEnrolment) -> Respon
         "/totp/confirm",
         &token,
         &format!(
-            r#"<input type="hidden" name="device_id" value="{}">{CODE_INPUT}"#,
-            e.device_id
+            r#"<input type="hidden" name="enrolment" value="{}">{CODE_INPUT}"#,
+            escape(e.token.expose())
         ),
         "Confirm",
     );

@@ -235,11 +235,16 @@ where
         let secret_text = between(&r.body, "id=\"modal2fa-secret\">", "<").replace(' ', "");
         let secret = totp::decode_secret(&secret_text).unwrap();
         let token = csrf(&r.body);
+        let enrolment = between(&r.body, "name=\"enrolment\" value=\"", "\"").to_owned();
         let code = self.code(&secret);
         let r = self
             .post(
                 "/auth/2fa/totp/",
-                &[("code", &code), ("csrf_token", &token)],
+                &[
+                    ("code", &code),
+                    ("enrolment", &enrolment),
+                    ("csrf_token", &token),
+                ],
             )
             .await;
         assert_eq!(r.header("HX-Refresh"), Some("true"), "{}", r.body);
@@ -874,4 +879,31 @@ async fn a_user_without_a_factor_sent_to_the_2fa_modal_is_offered_the_set_up() {
         "{}",
         r.body
     );
+}
+
+#[actix_web::test]
+async fn opening_the_authenticator_set_up_page_writes_nothing_however_often() {
+    let (store, path) = sqlite_store("totp_get").await;
+    let mut b = browser!(0, Some(store.clone()));
+    let r = b.login(PASSWORD).await;
+    assert_eq!(r.header("HX-Redirect"), Some("/protected"), "{}", r.body);
+    b.get("/auth/2fa/totp/").await;
+    let before = store.statements_run();
+    for _ in 0..10 {
+        let r = b.get("/auth/2fa/totp/").await;
+        assert!(r.body.contains("name=\"enrolment\""), "{}", r.body);
+    }
+    let per_visit = (store.statements_run() - before) as f64 / 10.0;
+    use modal2fa_core::ports::FactorStore;
+    assert!(
+        store
+            .totp_devices(modal2fa_core::UserId(1))
+            .await
+            .unwrap()
+            .is_empty(),
+        "an enrolment row was stored by a GET"
+    );
+    // Reading the session, the user and the factor counts; no insert, no session write.
+    assert!(per_visit <= 3.0, "{per_visit} statements per visit");
+    std::fs::remove_file(path).ok();
 }

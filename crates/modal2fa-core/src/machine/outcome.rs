@@ -53,6 +53,9 @@ pub enum Refusal {
     TooManyAttempts,
     /// The pending login or step-up expired.
     Expired,
+    /// The authenticator-app set-up page expired (or its form was altered): scan the
+    /// new code.
+    EnrolmentExpired,
     /// No login is waiting for a second factor.
     NoPendingLogin,
     /// Not allowed in this state.

@@ -1,21 +1,34 @@
 //! Factor management: TOTP enrolment, change and removal; recovery codes; removing 2FA.
+//!
+//! Enrolling an authenticator app stores nothing until it is confirmed: showing the set-up
+//! page seals a fresh secret for the user, with an expiry, into a token the form carries
+//! back with the confirming code ([`ENROLMENT_LIFETIME`]). So a GET of the page writes
+//! nothing, however often it is opened, and no unconfirmed enrolment piles up. Confirming
+//! checks the code against the sealed secret, then re-checks the user's factors: a set-up
+//! login (parked at password time, when the user had none) cannot replace a factor the
+//! owner enrolled meanwhile.
 
 use std::sync::Arc;
 
-use data_encoding::BASE32_NOPAD;
+use data_encoding::{BASE32_NOPAD, BASE64URL_NOPAD};
 
 use super::Context;
 use crate::error::{Forbidden, ServiceError, ServiceResult};
 use crate::machine::{LoginState, Refusal};
 use crate::model::{AuditKind, RequestContext, SecurityEventKind, TotpCode, User, UserId};
-use crate::secret::SecretString;
+use crate::crypto::Sealed;
+use crate::secret::{SecretBytes, SecretString};
 use crate::totp;
 
-/// A TOTP enrolment waiting for its confirming code.
+/// How long a set-up page's enrolment can be confirmed.
+pub const ENROLMENT_LIFETIME: time::Duration = time::Duration::minutes(15);
+
+/// A TOTP enrolment waiting for its confirming code. Nothing is stored yet.
 #[derive(Debug, Clone)]
 pub struct TotpEnrolment {
-    /// The unconfirmed device.
-    pub device_id: i64,
+    /// The enrolment sealed for this user (the secret and an expiry): the set-up form
+    /// carries it back with the confirming code.
+    pub token: SecretString,
     /// Base32 secret for manual entry.
     pub secret: SecretString,
     /// `otpauth://` URL for the QR code.
@@ -75,33 +88,72 @@ impl Context {
         self.managing_user(state).await
     }
 
-    /// Confirms `device` (an unconfirmed enrolment of `user`) with a code: the code's step
-    /// is consumed, earlier devices and every trusted device go, the owner is told.
-    pub(crate) async fn confirm_totp_device(
+    /// Seals a new enrolment's secret for `user`, expiring after [`ENROLMENT_LIFETIME`].
+    fn seal_enrolment(&self, user: UserId, secret: &[u8]) -> SecretString {
+        let expires = (self.now() + ENROLMENT_LIFETIME).unix_timestamp();
+        let mut plain = Vec::with_capacity(8 + secret.len());
+        plain.extend_from_slice(&expires.to_be_bytes());
+        plain.extend_from_slice(secret);
+        let sealed = self.secret_box.seal_for(
+            Sealed::Enrolment,
+            user,
+            &plain,
+            self.ports.random.as_ref(),
+        );
+        zeroize::Zeroize::zeroize(&mut plain);
+        SecretString::new(BASE64URL_NOPAD.encode(&sealed))
+    }
+
+    /// The secret of an enrolment sealed for `user`; refused when it is expired, or not
+    /// one this server sealed for this user.
+    fn open_enrolment(&self, user: UserId, token: &str) -> ServiceResult<SecretBytes> {
+        let sealed = BASE64URL_NOPAD
+            .decode(token.trim().as_bytes())
+            .map_err(|_| Refusal::EnrolmentExpired)?;
+        let plain = self
+            .secret_box
+            .open_for(Sealed::Enrolment, user, &sealed)
+            .map_err(|_| Refusal::EnrolmentExpired)?;
+        let (expires, secret) = plain
+            .expose()
+            .split_first_chunk::<8>()
+            .ok_or(Refusal::EnrolmentExpired)?;
+        if i64::from_be_bytes(*expires) <= self.now().unix_timestamp() || secret.is_empty() {
+            return Err(Refusal::EnrolmentExpired.into());
+        }
+        Ok(SecretBytes::new(secret.to_vec()))
+    }
+
+    /// Confirms an enrolment of `user` with a code: the code's step is consumed, the device
+    /// is stored (replacing earlier ones), every trusted device goes, the owner is told.
+    /// With `first_factor`, only while the user still has no factor: a factor enrolled
+    /// meanwhile is [`Forbidden::FactorEnrolledMeanwhile`].
+    pub(crate) async fn confirm_totp_enrolment(
         &self,
         user: &User,
-        device_id: i64,
+        token: &str,
         code: &str,
+        first_factor: bool,
         ctx: &RequestContext,
     ) -> ServiceResult<()> {
         let code = TotpCode::parse(code)?;
-        let devices = self.ports.factors.totp_devices(user.id).await?;
-        let had_confirmed = devices.iter().any(|d| d.confirmed);
-        let device = devices
-            .into_iter()
-            .find(|d| d.id == device_id && !d.confirmed)
-            .ok_or(ServiceError::NotFound)?;
-        let secret = self
-            .secret_box
-            .open(user.id, &device.encrypted_secret)
-            .map_err(|e| ServiceError::Unexpected(Box::new(e)))?;
+        let secret = self.open_enrolment(user.id, token)?;
         let step = totp::matching_step(secret.expose(), &self.settings.totp, &code, self.now())
             .ok_or(Refusal::InvalidCode)?;
+        let counts = self.ports.factors.count_factors(user.id).await?;
+        if first_factor && self.counts_as_factor(user, &counts) {
+            return Err(Forbidden::FactorEnrolledMeanwhile.into());
+        }
+        let sealed = self
+            .secret_box
+            .seal(user.id, secret.expose(), self.ports.random.as_ref());
+        let device = self.ports.factors.add_totp(user.id, sealed, self.now()).await?;
+        // Confirming removes the user's other devices, in the same store transaction.
         if !self.ports.factors.confirm_totp(device.id, step).await? {
             return Err(ServiceError::NotFound);
         }
         self.ports.trusted_devices.delete_all(user.id).await?;
-        let detail = if had_confirmed {
+        let detail = if counts.confirmed_totp > 0 {
             "totp changed"
         } else {
             "totp"
@@ -150,8 +202,8 @@ impl FactorService {
         self.0.has_factor(user).await
     }
 
-    /// Starts enrolling an authenticator app: a new 32-byte secret, stored encrypted and
-    /// unconfirmed. It counts as a factor only once confirmed.
+    /// Starts enrolling an authenticator app: a new 32-byte secret, sealed into the
+    /// enrolment's token. Nothing is stored until [`confirm_totp`](Self::confirm_totp).
     pub async fn begin_totp(&self, state: &LoginState) -> ServiceResult<TotpEnrolment> {
         let c = &self.0;
         let user = c.enrolling_user(state).await?;
@@ -160,15 +212,13 @@ impl FactorService {
         }
         let mut secret = vec![0u8; totp::SECRET_LEN];
         c.ports.random.fill(&mut secret);
-        let sealed = c.secret_box.seal(user.id, &secret, c.ports.random.as_ref());
-        let device = c.ports.factors.add_totp(user.id, sealed, c.now()).await?;
         let account = user
             .email
             .as_ref()
             .map(|e| e.to_string())
             .unwrap_or_else(|| user.username.to_string());
         let enrolment = TotpEnrolment {
-            device_id: device.id,
+            token: c.seal_enrolment(user.id, &secret),
             secret: SecretString::new(totp::encode_secret(&secret)),
             otpauth_url: SecretString::new(totp::otpauth_url(
                 &c.settings.totp_issuer,
@@ -189,7 +239,7 @@ impl FactorService {
     pub async fn confirm_totp(
         &self,
         state: &LoginState,
-        device_id: i64,
+        token: &str,
         code: &str,
         ctx: &RequestContext,
     ) -> ServiceResult<()> {
@@ -198,7 +248,8 @@ impl FactorService {
             return Err(Forbidden::FinishSigningInFirst.into());
         }
         let user = c.enrolling_user(state).await?;
-        c.confirm_totp_device(&user, device_id, code, ctx).await
+        c.confirm_totp_enrolment(&user, token, code, false, ctx)
+            .await
     }
 
     /// Removes the authenticator app (needs a session allowed to manage factors).

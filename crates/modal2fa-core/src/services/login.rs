@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::report::{CookieUpdate, LoginReport};
 use super::{Context, LockView};
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{Forbidden, ServiceError, ServiceResult};
 use crate::lockout::{LockStatus, LockoutKey};
 use crate::machine::{
     self, FactorVerdict, LoginEvent, LoginState, MicrosoftRefusal, MicrosoftVerdict, Outcome,
@@ -361,12 +361,15 @@ impl LoginService {
     }
 
     /// Finishes a set-up login (a user who had to enrol a first factor) with the code that
-    /// confirms the authenticator app enrolled as `device`. A wrong code is a refusal in
-    /// the report; a device that is not this user's unconfirmed enrolment is `NotFound`.
+    /// confirms the authenticator app of the enrolment `token`. A wrong code, or an
+    /// expired enrolment, is a refusal in the report. A user who has enrolled a factor
+    /// since the password was checked ends the set-up login: the report is anonymous,
+    /// ends the session, and refuses with [`Refusal::Expired`]; they sign in again with
+    /// that factor.
     pub async fn complete_setup_with_totp(
         &self,
         state: &LoginState,
-        device: i64,
+        token: &str,
         code: &str,
         ctx: &RequestContext,
     ) -> ServiceResult<LoginReport> {
@@ -376,11 +379,13 @@ impl LoginService {
             Err(ServiceError::Refused(r)) => return Ok(LoginReport::refused(state, r)),
             Err(e) => return Err(e),
         };
-        if let Err(e) = c.confirm_totp_device(&user, device, code, ctx).await {
-            return match e {
-                ServiceError::Refused(r) => Ok(LoginReport::refused(state, r)),
-                other => Err(other),
-            };
+        match c.confirm_totp_enrolment(&user, token, code, true, ctx).await {
+            Ok(()) => {}
+            Err(ServiceError::Refused(r)) => return Ok(LoginReport::refused(state, r)),
+            Err(ServiceError::Forbidden(Forbidden::FactorEnrolledMeanwhile)) => {
+                return Ok(LoginReport::ended(Refusal::Expired));
+            }
+            Err(other) => return Err(other),
         }
         let t = machine::step(
             state,

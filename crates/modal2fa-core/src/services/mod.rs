@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 pub use account::{AccountService, InviteRequest, NewAccount};
 pub use admin::{AdminService, UserSummary};
-pub use factors::{FactorService, FactorSummary, TotpEnrolment};
+pub use factors::{ENROLMENT_LIFETIME, FactorService, FactorSummary, TotpEnrolment};
 pub use login::{LoginService, PasswordLogin};
 pub use report::{CookieUpdate, LoginReport};
 pub use sessions::{LoadedSession, SessionService, session_expiry};

@@ -34,6 +34,18 @@ pub struct LoginReport {
 }
 
 impl LoginReport {
+    /// A refusal that ends the session: the browser is anonymous afterwards.
+    pub fn ended(refusal: Refusal) -> Self {
+        Self {
+            state: LoginState::Anonymous,
+            outcome: Outcome::Refused(refusal),
+            renew_session: false,
+            end_session: true,
+            trusted_device_cookie: CookieUpdate::Keep,
+            offer_trust: false,
+        }
+    }
+
     /// A refusal that changes nothing: the state stays as it was.
     pub fn refused(state: &LoginState, refusal: Refusal) -> Self {
         Self {

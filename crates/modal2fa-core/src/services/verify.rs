@@ -9,7 +9,7 @@ use super::Context;
 use super::report::CookieUpdate;
 use crate::error::ServiceResult;
 use crate::machine::{FactorVerdict, TrustedDeviceVerdict};
-use crate::model::{AuditKind, FactorKind, RequestContext, TotpCode, User, UserId};
+use crate::model::{AuditKind, FactorCounts, FactorKind, RequestContext, TotpCode, User, UserId};
 use crate::ports::Rotation;
 use crate::secret::SecretString;
 use crate::tokens::{TrustedDeviceToken, TrustedTokenMatch};
@@ -26,7 +26,13 @@ impl Context {
             return Ok(false);
         }
         let n = self.ports.factors.count_factors(user.id).await?;
-        Ok((totp && n.confirmed_totp > 0) || (passkeys && n.webauthn > 0))
+        Ok(self.counts_as_factor(user, &n))
+    }
+
+    /// Whether stored factor counts give `user` a factor the policy lets them use.
+    pub(crate) fn counts_as_factor(&self, user: &User, n: &FactorCounts) -> bool {
+        (self.policy.allow_totp(user) && n.confirmed_totp > 0)
+            || (self.policy.allow_passkeys(user) && n.webauthn > 0)
     }
 
     /// Verifies a code against the user's confirmed device, consuming its step.

@@ -2,6 +2,7 @@
 //! one test binary.
 
 mod admin;
+mod enrolment;
 mod links;
 mod lockout;
 mod microsoft;

@@ -257,7 +257,7 @@ async fn a_user_who_must_use_2fa_sets_up_totp_during_login() {
     let done = w
         .auth
         .login
-        .complete_setup_with_totp(&r.state, e.device_id, &w.code(&secret), &ctx())
+        .complete_setup_with_totp(&r.state, e.token.expose(), &w.code(&secret), &ctx())
         .await
         .unwrap();
     assert_eq!(

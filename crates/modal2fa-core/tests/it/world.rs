@@ -150,7 +150,7 @@ impl World {
         let code = self.code(&secret);
         self.auth
             .factors
-            .confirm_totp(&r.state, e.device_id, &code, &ctx())
+            .confirm_totp(&r.state, e.token.expose(), &code, &ctx())
             .await
             .unwrap();
         (r.state, secret)

@@ -182,7 +182,7 @@ async fn fifty_concurrent_wrong_codes_on_one_pending_login_get_nine_checks_and_a
         let secret = totp::decode_secret(e.secret.expose()).unwrap();
         let code = totp::code_at(&secret, &TotpParams::default(), clock.now());
         one.factors
-            .confirm_totp(&signed.state, e.device_id, &code, &ctx(0))
+            .confirm_totp(&signed.state, e.token.expose(), &code, &ctx(0))
             .await
             .unwrap();
         let pending = password(&one).await;

@@ -80,7 +80,7 @@ async fn a_user_signs_in_with_password_totp_and_a_trusted_device_on_the_database
         let secret = totp::decode_secret(e.secret.expose()).unwrap();
         let code = || totp::code_at(&secret, &TotpParams::default(), clock.now());
         auth.factors
-            .confirm_totp(&r.state, e.device_id, &code(), &ctx)
+            .confirm_totp(&r.state, e.token.expose(), &code(), &ctx)
             .await
             .unwrap();
         clock.advance(Duration::seconds(30));

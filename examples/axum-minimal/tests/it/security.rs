@@ -441,7 +441,7 @@ async fn a_malformed_form_answers_fixed_copy_not_the_parser_s_message() {
     b.get("/").await;
     b.post("/login", SIGN_IN).await;
     let r = b
-        .post("/totp/confirm", "device_id=not-a-number&code=123456")
+        .post("/totp/confirm", "enrolment=x")
         .await;
     assert_eq!(
         (r.status, r.body.as_str()),

@@ -21,11 +21,11 @@ async fn the_axum_app_signs_in_with_password_and_totp() {
     let setup = b.post("/totp/setup", "").await;
     assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
     let secret = totp::decode_secret(setup.code("secret").unwrap()).unwrap();
-    let device = setup.input("device_id").unwrap();
+    let enrolment = setup.input("enrolment").unwrap();
     let r = b
         .post(
             "/totp/confirm",
-            &format!("device_id={device}&code={}", h.code_for(&secret)),
+            &format!("enrolment={enrolment}&code={}", h.code_for(&secret)),
         )
         .await;
     assert_eq!(

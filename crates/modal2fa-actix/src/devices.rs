@@ -2,6 +2,7 @@
 //! the user's devices with removal.
 
 use actix_web::{HttpResponse, web};
+use modal2fa_core::machine::LoginState;
 use modal2fa_core::services::CookieUpdate;
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +10,7 @@ use crate::error::WebError;
 use crate::extract::{Flow, NextQuery, Posted, TokenForm};
 use crate::render::Command;
 use crate::respond::with_errors;
+use crate::session::LOGIN_STATE;
 
 /// "Trust this device?" with a name suggested from the browser.
 pub(crate) fn trust_modal(flow: &Flow, next: &str, errors: Vec<String>) -> HttpResponse {
@@ -60,16 +62,36 @@ pub(crate) async fn trust_post(
     let next = flow.next(form.next.as_deref());
     let go_on = flow.command(Command::Redirect(next.clone()), &next);
     if form.trust.as_deref() != Some("yes") {
+        // Declined: the offer is taken all the same.
+        keep_state(&flow, &flow.state.without_trust_offer())?;
         return Ok(go_on);
     }
     let name = form.name.unwrap_or_default();
+    let presented = flow.req.cookie(flow.web.settings().device_cookie_name());
     let trusted = flow
         .auth()
         .trusted_devices
-        .trust_this_device(&flow.state, &name, &flow.ctx)
+        .trust_this_device(
+            &flow.state,
+            &name,
+            presented.as_ref().map(|c| c.value()),
+            &flow.ctx,
+        )
         .await;
-    let cookie = trusted.map_err(|e| flow.fail(e, |f, m| trust_modal(f, &next, vec![m])))?;
-    Ok(flow.with_device_cookie(go_on, &CookieUpdate::Set(cookie)))
+    let trusted = trusted.map_err(|e| flow.fail(e, |f, m| trust_modal(f, &next, vec![m])))?;
+    keep_state(&flow, &trusted.state)?;
+    Ok(flow.with_device_cookie(go_on, &CookieUpdate::Set(trusted.cookie)))
+}
+
+/// Keeps `state` as the session's login state under the same id; no write when it is the
+/// state the session holds already.
+fn keep_state(flow: &Flow, state: &LoginState) -> Result<(), WebError> {
+    if *state != flow.state {
+        flow.session
+            .insert(LOGIN_STATE, state)
+            .map_err(WebError::unexpected)?;
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]

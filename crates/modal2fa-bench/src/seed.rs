@@ -102,6 +102,8 @@ fn two_factor_state(id: UserId) -> LoginState {
         user_id: id,
         method: AuthMethod::TwoFactor,
         at: SystemClock.now_utc(),
+        // As right after the second factor, when "trust this device?" is offered.
+        trust_offer: true,
     })
 }
 
@@ -143,9 +145,10 @@ pub async fn device_user(auth: &Modal2fa, name: &str) -> String {
     let ctx = RequestContext::new("127.0.0.1".parse().unwrap(), "seed", "/");
     let cookie = auth
         .trusted_devices
-        .trust_this_device(&two_factor_state(id), "bench", &ctx)
+        .trust_this_device(&two_factor_state(id), "bench", None, &ctx)
         .await
-        .unwrap();
+        .unwrap()
+        .cookie;
     cookie.expose().to_owned()
 }
 

@@ -110,6 +110,7 @@ fn sign_in(
     signed_in_as(
         user_id,
         method,
+        method == AuthMethod::TwoFactor,
         now,
         vec![
             Effect::RenewSession,
@@ -126,6 +127,7 @@ fn stepped_up(user_id: UserId, key: LockoutKey, now: OffsetDateTime) -> Transiti
     signed_in_as(
         user_id,
         AuthMethod::TwoFactor,
+        false,
         now,
         vec![
             Effect::RenewSession,
@@ -138,6 +140,7 @@ fn stepped_up(user_id: UserId, key: LockoutKey, now: OffsetDateTime) -> Transiti
 fn signed_in_as(
     user_id: UserId,
     method: AuthMethod,
+    trust_offer: bool,
     now: OffsetDateTime,
     effects: Vec<Effect>,
 ) -> Transition {
@@ -146,6 +149,7 @@ fn signed_in_as(
             user_id,
             method,
             at: now,
+            trust_offer,
         }),
         effects,
         outcome: Outcome::SignedIn { method },

@@ -68,6 +68,10 @@ pub struct SignedIn {
     pub method: AuthMethod,
     /// When.
     pub at: OffsetDateTime,
+    /// "Trust this device?" may still be answered: set only by a sign-in that has just
+    /// passed a second factor (never by a step-up), taken by the first answer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trust_offer: bool,
 }
 
 /// A step-up in progress.
@@ -84,6 +88,17 @@ pub struct StepUp {
 }
 
 impl LoginState {
+    /// The same state with any "trust this device?" offer taken (answered or declined).
+    pub fn without_trust_offer(&self) -> LoginState {
+        match self {
+            LoginState::SignedIn(s) => LoginState::SignedIn(SignedIn {
+                trust_offer: false,
+                ..s.clone()
+            }),
+            other => other.clone(),
+        }
+    }
+
     /// The signed-in session, if any (a pending login is not signed in).
     pub fn signed_in(&self) -> Option<&SignedIn> {
         match self {

@@ -72,6 +72,7 @@ fn signed(method: AuthMethod) -> LoginState {
         user_id: UID,
         method,
         at: NOW - Duration::hours(1),
+        trust_offer: false,
     })
 }
 
@@ -81,6 +82,7 @@ fn step_up(failed: u8, since: OffsetDateTime) -> LoginState {
             user_id: UID,
             method: AuthMethod::Cookie,
             at: NOW - Duration::hours(1),
+            trust_offer: false,
         },
         lockout_key: ukey(),
         since,
@@ -88,12 +90,18 @@ fn step_up(failed: u8, since: OffsetDateTime) -> LoginState {
     })
 }
 
-fn signed_now(method: AuthMethod) -> LoginState {
-    LoginState::SignedIn(SignedIn {
+/// Signed in now: right after a second factor, "trust this device?" may be answered.
+fn signed_in_now(method: AuthMethod) -> SignedIn {
+    SignedIn {
         user_id: UID,
         method,
         at: NOW,
-    })
+        trust_offer: method == AuthMethod::TwoFactor,
+    }
+}
+
+fn signed_now(method: AuthMethod) -> LoginState {
+    LoginState::SignedIn(signed_in_now(method))
 }
 
 fn sign_in_effects() -> Vec<Effect> {
@@ -465,7 +473,7 @@ fn cases() -> Vec<Case> {
             from: signed(AuthMethod::Password),
             event: step_up_event(),
             to: LoginState::StepUp(StepUp {
-                signed_in: SignedIn { user_id: UID, method: AuthMethod::Password, at: NOW - Duration::hours(1) },
+                signed_in: SignedIn { user_id: UID, method: AuthMethod::Password, at: NOW - Duration::hours(1), trust_offer: false },
                 lockout_key: ukey(),
                 since: NOW,
                 failed_codes: 0,
@@ -514,10 +522,10 @@ fn cases() -> Vec<Case> {
             effects: vec![],
         },
         Case {
-            name: "a valid code during step-up upgrades the session to 2fa with a new id",
+            name: "a valid code during step-up upgrades the session to 2fa with a new id, offering no trust",
             from: step_up(0, NOW),
             event: LoginEvent::SecondFactor(FactorVerdict::Accepted(FactorKind::Totp)),
-            to: signed_now(AuthMethod::TwoFactor),
+            to: LoginState::SignedIn(SignedIn { trust_offer: false, ..signed_in_now(AuthMethod::TwoFactor) }),
             outcome: Outcome::SignedIn { method: AuthMethod::TwoFactor },
             effects: vec![
                 Effect::RenewSession,

@@ -64,13 +64,17 @@ impl Context {
         let instructions = self
             .apply(&t, &view, user_id, typed_username, ctx, detail)
             .await?;
+        // Offered once, right after a second factor (the state says so), if policy allows.
+        let offered = t.state.signed_in().is_some_and(|s| s.trust_offer);
         let offer_trust = match (&t.outcome, user) {
             (
                 Outcome::SignedIn {
                     method: AuthMethod::TwoFactor,
                 },
                 Some(u),
-            ) => self.policy.allowed_remember(u) && self.policy.max_trusted_devices(u) > 0,
+            ) if offered => {
+                self.policy.allowed_remember(u) && self.policy.max_trusted_devices(u) > 0
+            }
             _ => false,
         };
         Ok(LoginReport {
@@ -379,7 +383,10 @@ impl LoginService {
             Err(ServiceError::Refused(r)) => return Ok(LoginReport::refused(state, r)),
             Err(e) => return Err(e),
         };
-        match c.confirm_totp_enrolment(&user, token, code, true, ctx).await {
+        match c
+            .confirm_totp_enrolment(&user, token, code, true, ctx)
+            .await
+        {
             Ok(()) => {}
             Err(ServiceError::Refused(r)) => return Ok(LoginReport::refused(state, r)),
             Err(ServiceError::Forbidden(Forbidden::FactorEnrolledMeanwhile)) => {

@@ -22,7 +22,7 @@ pub use factors::{ENROLMENT_LIFETIME, FactorService, FactorSummary, TotpEnrolmen
 pub use login::{LoginService, PasswordLogin};
 pub use report::{CookieUpdate, LoginReport};
 pub use sessions::{LoadedSession, SessionService, session_expiry};
-pub use trusted_devices::TrustedDeviceService;
+pub use trusted_devices::{TrustedBrowser, TrustedDeviceService};
 
 use crate::crypto::SecretBox;
 use crate::error::{ServiceError, ServiceResult};

@@ -11,22 +11,36 @@ use crate::model::{
 use crate::secret::SecretString;
 use crate::tokens::TrustedDeviceToken;
 
+/// A browser just trusted: the cookie to set and the state to keep.
+#[derive(Debug, Clone)]
+pub struct TrustedBrowser {
+    /// The trusted-device cookie's value.
+    pub cookie: SecretString,
+    /// The session's state, the offer taken.
+    pub state: LoginState,
+}
+
 /// Trusted devices.
 #[derive(Clone)]
 pub struct TrustedDeviceService(pub(crate) Arc<Context>);
 
 impl TrustedDeviceService {
-    /// Step 11: names and trusts this browser after a 2FA sign-in. Evicts the least
-    /// recently used device when the cap is reached. Returns the cookie value to set.
+    /// Names and trusts this browser, answering the "trust this device?" offer made right
+    /// after a second-factor sign-in: once, and never after a step-up. A browser that
+    /// presents a device cookie of this user renews that device (its record is replaced,
+    /// so no record is left whose key no browser holds); otherwise the least recently used
+    /// device is evicted at the cap. Returns the cookie value to set and the state to keep
+    /// (the offer taken).
     pub async fn trust_this_device(
         &self,
         state: &LoginState,
         name: &str,
+        presented: Option<&str>,
         ctx: &RequestContext,
-    ) -> ServiceResult<SecretString> {
+    ) -> ServiceResult<TrustedBrowser> {
         let c = &self.0;
         let (user, s) = c.signed_in_user(state).await?;
-        if s.method != AuthMethod::TwoFactor || matches!(state, LoginState::StepUp(_)) {
+        if s.method != AuthMethod::TwoFactor || !s.trust_offer {
             return Err(Forbidden::TrustOnlyAfterSecondFactor.into());
         }
         let name = name.trim();
@@ -41,6 +55,13 @@ impl TrustedDeviceService {
             return Err(Forbidden::TrustedDevicesDisabled.into());
         }
         let mut existing = c.ports.trusted_devices.list(user.id).await?;
+        let held = presented
+            .and_then(TrustedDeviceToken::parse)
+            .and_then(|t| existing.iter().position(|d| d.id == t.id()));
+        if let Some(i) = held {
+            let renewed = existing.remove(i);
+            c.ports.trusted_devices.delete(user.id, &renewed.id).await?;
+        }
         while existing.len() >= max {
             let oldest = existing.pop().expect("non-empty");
             c.ports.trusted_devices.delete(user.id, &oldest.id).await?;
@@ -66,12 +87,17 @@ impl TrustedDeviceService {
             Some(user.id),
             None,
             ctx,
-            None,
+            held.map(|_| "renewed".to_owned()),
         )
         .await;
-        c.notify(&user, SecurityEventKind::TrustedDeviceAdded, ctx)
-            .await;
-        Ok(token.cookie_value())
+        if held.is_none() {
+            c.notify(&user, SecurityEventKind::TrustedDeviceAdded, ctx)
+                .await;
+        }
+        Ok(TrustedBrowser {
+            cookie: token.cookie_value(),
+            state: state.without_trust_offer(),
+        })
     }
 
     /// The signed-in user's trusted devices, most recently used first.

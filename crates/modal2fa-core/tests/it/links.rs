@@ -235,9 +235,10 @@ async fn changing_the_password_needs_the_old_one_and_voids_trusted_devices() {
     let cookie = w
         .auth
         .trusted_devices
-        .trust_this_device(&r.state, "Laptop", &ctx())
+        .trust_this_device(&r.state, "Laptop", None, &ctx())
         .await
-        .unwrap();
+        .unwrap()
+        .cookie;
     assert!(matches!(
         w.auth
             .account

@@ -336,9 +336,10 @@ async fn a_cookie_session_must_step_up_before_managing_factors() {
     let cookie = w
         .auth
         .trusted_devices
-        .trust_this_device(&r.state, "Laptop", &ctx())
+        .trust_this_device(&r.state, "Laptop", None, &ctx())
         .await
-        .unwrap();
+        .unwrap()
+        .cookie;
     let r = w
         .password(&LoginState::Anonymous, "alice", PASSWORD, Some(&cookie))
         .await;

@@ -15,9 +15,10 @@ async fn a_trusted_device_skips_the_code_rotates_and_a_copied_cookie_is_revoked(
     let cookie = w
         .auth
         .trusted_devices
-        .trust_this_device(&r.state, "Laptop", &ctx())
+        .trust_this_device(&r.state, "Laptop", None, &ctx())
         .await
-        .unwrap();
+        .unwrap()
+        .cookie;
     assert_eq!(w.notified(SecurityEventKind::TrustedDeviceAdded), 1);
     // Next sign-in: no code, method cookie, new cookie value.
     let r = w
@@ -70,9 +71,10 @@ async fn trusting_a_device_beyond_the_cap_evicts_the_least_recently_used() {
         cookies.push(
             w.auth
                 .trusted_devices
-                .trust_this_device(&r.state, name, &ctx())
+                .trust_this_device(&r.state, name, None, &ctx())
                 .await
-                .unwrap(),
+                .unwrap()
+                .cookie,
         );
     }
     let r = w.sign_in_2fa("alice", &secret).await;
@@ -105,8 +107,121 @@ async fn a_device_can_be_trusted_only_after_a_second_factor() {
     let err = w
         .auth
         .trusted_devices
-        .trust_this_device(&r.state, "x", &ctx())
+        .trust_this_device(&r.state, "x", None, &ctx())
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::Forbidden(_)));
+}
+
+#[tokio::test]
+async fn trust_is_offered_once_right_after_a_second_factor_and_never_after_a_step_up() {
+    let w = world();
+    let (_, secret) = w.enrolled("alice").await;
+    let r = w.sign_in_2fa("alice", &secret).await;
+    assert!(r.offer_trust, "offered right after the second factor");
+    let trusted = w
+        .auth
+        .trusted_devices
+        .trust_this_device(&r.state, "Laptop", None, &ctx())
+        .await
+        .unwrap();
+    // The answer takes the offer: the same session cannot trust a second time.
+    let again = w
+        .auth
+        .trusted_devices
+        .trust_this_device(&trusted.state, "Laptop again", None, &ctx())
+        .await;
+    assert!(
+        matches!(again, Err(ServiceError::Forbidden(_))),
+        "{again:?}"
+    );
+    // A browser holding the device cookie signs in with it, then steps up.
+    let r = w
+        .password(
+            &LoginState::Anonymous,
+            "alice",
+            PASSWORD,
+            Some(&trusted.cookie),
+        )
+        .await;
+    let CookieUpdate::Set(_) = r.trusted_device_cookie else {
+        panic!("a cookie sign-in: {r:?}")
+    };
+    let up = w.auth.login.begin_step_up(&r.state, &ctx()).await.unwrap();
+    w.mem.clock.advance(time::Duration::seconds(30));
+    let done = w
+        .auth
+        .login
+        .submit_totp(&up.state, &w.code(&secret), &ctx())
+        .await
+        .unwrap();
+    assert_eq!(
+        done.outcome,
+        Outcome::SignedIn {
+            method: AuthMethod::TwoFactor
+        }
+    );
+    assert!(!done.offer_trust, "a step-up offers trust again");
+    let after_step_up = w
+        .auth
+        .trusted_devices
+        .trust_this_device(&done.state, "third", None, &ctx())
+        .await;
+    assert!(
+        matches!(after_step_up, Err(ServiceError::Forbidden(_))),
+        "{after_step_up:?}"
+    );
+    let listed = w.auth.trusted_devices.list(&done.state).await.unwrap();
+    assert_eq!(listed.len(), 1, "no extra record: {listed:?}");
+}
+
+#[tokio::test]
+async fn trusting_a_browser_that_holds_this_user_s_device_cookie_renews_that_device() {
+    let w = world();
+    let (_, secret) = w.enrolled("alice").await;
+    let mut cookies = Vec::new();
+    for name in ["desk", "phone"] {
+        let r = w.sign_in_2fa("alice", &secret).await;
+        cookies.push(
+            w.auth
+                .trusted_devices
+                .trust_this_device(&r.state, name, None, &ctx())
+                .await
+                .unwrap()
+                .cookie,
+        );
+    }
+    // The desk browser, holding its cookie, passes a second factor and is trusted again.
+    let r = w.sign_in_2fa("alice", &secret).await;
+    let renewed = w
+        .auth
+        .trusted_devices
+        .trust_this_device(&r.state, "desk", Some(cookies[0].expose()), &ctx())
+        .await
+        .unwrap();
+    let names: Vec<_> = w
+        .auth
+        .trusted_devices
+        .list(&renewed.state)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names.contains(&"phone".to_owned()),
+        "the phone kept: {names:?}"
+    );
+    let phone = w
+        .password(&LoginState::Anonymous, "alice", PASSWORD, Some(&cookies[1]))
+        .await;
+    assert_eq!(
+        phone.outcome,
+        Outcome::SignedIn {
+            method: AuthMethod::Cookie
+        },
+        "the other browser still works"
+    );
+    assert_eq!(w.notified(SecurityEventKind::TrustedDeviceAdded), 2);
 }

@@ -109,9 +109,10 @@ async fn a_user_signs_in_with_password_totp_and_a_trusted_device_on_the_database
         );
         let cookie = auth
             .trusted_devices
-            .trust_this_device(&r.state, "Laptop", &ctx)
+            .trust_this_device(&r.state, "Laptop", None, &ctx)
             .await
-            .unwrap();
+            .unwrap()
+            .cookie;
         let r = login(Some(cookie), "correct horse battery").await;
         assert_eq!(
             r.outcome,

@@ -209,10 +209,18 @@ impl Context {
 
     async fn upgrade_hash(&self, user: &User, password: &SecretString) {
         match self.hasher.hash(password, self.ports.random.as_ref()) {
+            // Only the hash, and only if it is still the one just verified: a change made
+            // meanwhile (a deactivation, a reset, a host's edit) is never reverted, and a
+            // password changed meanwhile is left as it is.
             Ok(hash) => {
-                let mut updated = user.clone();
-                updated.password_hash = Some(hash);
-                if let Err(e) = self.ports.users.update(&updated).await {
+                let changed = user.password_changed_at.unwrap_or(user.created_at);
+                let swap = self.ports.users.replace_password(
+                    user.id,
+                    user.password_hash.as_deref(),
+                    &hash,
+                    changed,
+                );
+                if let Err(e) = swap.await {
                     tracing::warn!(error = %e, user = %user.id, "upgrading a password hash failed");
                 }
             }

@@ -1,7 +1,8 @@
 //! Password sign-in: no factor, wrong and unknown alike, form errors, legacy hashes.
 
 use modal2fa_core::machine::{LoginState, Outcome, Refusal};
-use modal2fa_core::model::{AuditKind, AuthMethod};
+use modal2fa_core::model::{AuditKind, AuthMethod, Email, NewUser, Page, User, UserId, Username};
+use modal2fa_core::ports::{PortResult, UserStore};
 
 use crate::world::*;
 
@@ -65,7 +66,6 @@ async fn an_empty_username_is_a_form_error_that_counts_nothing() {
 async fn a_django_pbkdf2_password_signs_in_and_is_upgraded_to_argon2id() {
     let w = world();
     let id = w.user("legacy").await;
-    use modal2fa_core::ports::UserStore;
     let mut u = w.mem.users.find_by_id(id).await.unwrap().unwrap();
     // Django: make_password("hunter2", "abcdefghijklmnopqrstuv") with 1000 iterations.
     u.password_hash = Some(
@@ -92,5 +92,117 @@ async fn a_django_pbkdf2_password_signs_in_and_is_upgraded_to_argon2id() {
         Outcome::SignedIn {
             method: AuthMethod::Password
         }
+    );
+}
+
+/// Users in memory, edited by "someone else" right after each read by username: as an
+/// admin's deactivation that lands while a sign-in is in flight.
+struct EditedMeanwhile(std::sync::Arc<modal2fa_test_support::MemoryUsers>);
+
+#[async_trait::async_trait]
+impl modal2fa_core::ports::UserStore for EditedMeanwhile {
+    async fn find_by_id(&self, id: UserId) -> PortResult<Option<User>> {
+        self.0.find_by_id(id).await
+    }
+    async fn find_by_username(&self, username: &Username) -> PortResult<Option<User>> {
+        let read = self.0.find_by_username(username).await?;
+        if let Some(u) = &read {
+            let mut edited = u.clone();
+            edited.is_active = false;
+            edited.first_name = "Edited meanwhile".into();
+            self.0.update(&edited).await?;
+        }
+        Ok(read)
+    }
+    async fn find_by_email(&self, email: &Email) -> PortResult<Vec<User>> {
+        self.0.find_by_email(email).await
+    }
+    async fn create(&self, user: NewUser) -> PortResult<User> {
+        self.0.create(user).await
+    }
+    async fn update(&self, user: &User) -> PortResult<()> {
+        self.0.update(user).await
+    }
+    async fn record_login(&self, id: UserId, at: time::OffsetDateTime) -> PortResult<()> {
+        self.0.record_login(id, at).await
+    }
+    async fn replace_password(
+        &self,
+        id: UserId,
+        expected: Option<&str>,
+        new_hash: &str,
+        at: time::OffsetDateTime,
+    ) -> PortResult<bool> {
+        self.0.replace_password(id, expected, new_hash, at).await
+    }
+    async fn list(&self, page: Page) -> PortResult<Vec<User>> {
+        self.0.list(page).await
+    }
+    async fn count(&self) -> PortResult<u64> {
+        self.0.count().await
+    }
+}
+
+#[tokio::test]
+async fn upgrading_a_legacy_hash_never_reverts_a_change_made_meanwhile() {
+    let mem = modal2fa_test_support::MemoryPorts::new();
+    let build = |ports| {
+        modal2fa_core::Modal2fa::new(
+            ports,
+            std::sync::Arc::new(modal2fa_core::DefaultPolicy),
+            settings(),
+            &modal2fa_core::ServerSecret::new(vec![3; 32]).unwrap(),
+        )
+    };
+    let id = build(mem.ports.clone())
+        .account
+        .create_user(modal2fa_core::services::NewAccount {
+            username: "legacy".into(),
+            email: None,
+            first_name: "Lee".into(),
+            last_name: String::new(),
+            password: Some(PASSWORD.into()),
+            superuser: false,
+        })
+        .await
+        .unwrap()
+        .id;
+    let mut u = mem.users.find_by_id(id).await.unwrap().unwrap();
+    u.password_hash = Some(
+        "pbkdf2_sha256$1000$abcdefghijklmnopqrstuv$qkObPPK9rP0GubfMXjglDC6HALWE6Op/eMHGy+WlhjE="
+            .into(),
+    );
+    mem.users.update(&u).await.unwrap();
+    let mut ports = mem.ports.clone();
+    ports.users = std::sync::Arc::new(EditedMeanwhile(mem.users.clone()));
+    build(ports)
+        .login
+        .submit_password(
+            &LoginState::Anonymous,
+            modal2fa_core::services::PasswordLogin {
+                username: "legacy".into(),
+                password: "hunter2".into(),
+                trusted_device_cookie: None,
+            },
+            &ctx(),
+        )
+        .await
+        .unwrap();
+    let stored = mem.users.find_by_id(id).await.unwrap().unwrap();
+    assert!(
+        stored
+            .password_hash
+            .as_deref()
+            .unwrap()
+            .starts_with("$argon2id$"),
+        "upgraded"
+    );
+    assert!(
+        !stored.is_active,
+        "the deactivation made meanwhile was reverted"
+    );
+    assert_eq!(
+        stored.first_name, "Edited meanwhile",
+        "the edit was reverted"
     );
 }

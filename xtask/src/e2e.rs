@@ -167,7 +167,7 @@ fn write_config(dir: &Path) -> Result<PathBuf, String> {
         "listen = \"127.0.0.1:0\"\n\
          database_url = {}\n\
          secret_file = {}\n\
-         secure_cookies = false\n\
+         insecure_http_development = true\n\
          demo = true\n",
         toml_string(&format!("sqlite://{dir_text}/e2e.sqlite?mode=rwc")),
         toml_string(&format!("{dir_text}/secret")),

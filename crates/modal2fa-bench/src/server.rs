@@ -2,9 +2,10 @@
 //! to the first `200`, stopping it.
 //!
 //! The server runs `modal2fa --config DIR/modal2fa.toml serve` on `127.0.0.1` with a free
-//! port (it prints its address as its first line of stdout), the SQLite database and
-//! secret the seeding left in `DIR`, the given password hash, and `127.0.0.1` excluded from
-//! the IP lockout counter (every client comes from there).
+//! port (it prints its address as its first line of stdout) over plain http (so with
+//! `insecure_http_development`), the SQLite database and secret the seeding left in
+//! `DIR`, the given password hash, and `127.0.0.1` excluded from the IP lockout counter
+//! (every client comes from there).
 
 use std::path::Path;
 use std::process::Stdio;
@@ -34,7 +35,7 @@ pub struct Server {
 pub fn config_toml(dir: &Path, hashing: PasswordHashing) -> String {
     let dir = dir.display();
     let mut top = format!(
-        "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{dir}/db.sqlite?mode=rwc\"\nsecret_file = \"{dir}/secret\"\n"
+        "listen = \"127.0.0.1:0\"\ninsecure_http_development = true\ndatabase_url = \"sqlite://{dir}/db.sqlite?mode=rwc\"\nsecret_file = \"{dir}/secret\"\n"
     );
     let table = match hashing {
         PasswordHashing::Pbkdf2Sha256 { iterations } => {
@@ -120,6 +121,7 @@ mod tests {
                 PasswordHashing::Pbkdf2Sha256 { iterations: 1000 }
             ),
             r#"listen = "127.0.0.1:0"
+insecure_http_development = true
 database_url = "sqlite:///tmp/b/db.sqlite?mode=rwc"
 secret_file = "/tmp/b/secret"
 allow_weak_password_hashing = true
@@ -137,6 +139,7 @@ excluded_ips = ["127.0.0.1"]
         assert_eq!(
             config_toml(Path::new("/tmp/b"), PasswordHashing::default()),
             r#"listen = "127.0.0.1:0"
+insecure_http_development = true
 database_url = "sqlite:///tmp/b/db.sqlite?mode=rwc"
 secret_file = "/tmp/b/secret"
 [password_hashing]

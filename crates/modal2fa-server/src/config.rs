@@ -51,8 +51,10 @@ pub struct Config {
     pub secret: Option<Secret>,
     /// Where the secret is kept; created with a random secret on first start if missing.
     pub secret_file: PathBuf,
-    /// Secure `__Host-` cookies and HSTS; unset: on unless listening on a loopback address.
-    pub secure_cookies: Option<bool>,
+    /// Plain-http development: cookies without `Secure` and the `__Host-` prefix, and no
+    /// HSTS. Refused unless `listen` is a loopback address; `serve` warns. Off by default,
+    /// whatever the listener (behind a proxy on the same host it is loopback too).
+    pub insecure_http_development: bool,
     /// Shown in titles.
     pub site_name: String,
     /// Issuer label in authenticator apps.
@@ -123,7 +125,7 @@ impl Default for Config {
             database_acquire_timeout_seconds: Bounded::new(3),
             secret: None,
             secret_file: PathBuf::from(".modal2fa/secret"),
-            secure_cookies: None,
+            insecure_http_development: false,
             site_name: "modal2fa".into(),
             totp_issuer: "modal2fa".into(),
             demo: true,
@@ -400,6 +402,11 @@ fn problem(key: &str, source: Option<&Metadata>, why: &str) -> anyhow::Error {
 /// figment's first error in our words, without the value of `secret`.
 fn explain(e: figment::Error) -> anyhow::Error {
     let why = match &e.kind {
+        Kind::UnknownField(_, _) if e.path[..] == ["secure_cookies"] => format!(
+            "removed: cookies are always Secure and __Host- prefixed, wherever the server \
+             listens; for plain-http development on a loopback address set \
+             {INSECURE_HTTP_DEVELOPMENT} = true instead"
+        ),
         Kind::UnknownField(_, expected) => format!("unknown key (expected {})", OneOf(expected)),
         Kind::UnknownVariant(v, expected) => {
             format!("unknown value `{v}` (expected {})", OneOf(expected))
@@ -444,9 +451,20 @@ const ARGON2ID_FLOOR: [(u32, u32); 5] = [
 /// OWASP's least PBKDF2-HMAC-SHA256 iteration count.
 const PBKDF2_SHA256_FLOOR: u32 = 600_000;
 
+/// The development setting's key, named by its errors and its warning.
+pub const INSECURE_HTTP_DEVELOPMENT: &str = "insecure_http_development";
+
 impl Config {
     /// The rules between keys; each key alone was checked when read.
     fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.insecure_http_development && !self.listen.ip().to_canonical().is_loopback() {
+            let why = format!(
+                "is for plain-http development on a loopback address only, and listen is {}; \
+                 serve over https (a TLS proxy in front is fine) and remove this setting",
+                self.listen
+            );
+            return Err((INSECURE_HTTP_DEVELOPMENT, why));
+        }
         let lockout = &self.lockout;
         if lockout.max_lockout_seconds.get() < lockout.lockout_seconds.get() {
             let why = "must not be below lockout.lockout_seconds".to_owned();
@@ -494,10 +512,10 @@ impl Config {
         }
     }
 
-    /// Whether cookies are `Secure`: as configured, else on unless listening on loopback.
+    /// Whether cookies are `Secure` and `__Host-` prefixed and HSTS is sent: always, but
+    /// for plain-http development (`insecure_http_development`, loopback only).
     pub fn secure_cookies(&self) -> bool {
-        self.secure_cookies
-            .unwrap_or_else(|| !self.listen.ip().is_loopback())
+        !self.insecure_http_development
     }
 
     /// The core settings.

@@ -109,6 +109,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                      use it for benchmarks and tests only"
                 );
             }
+            if config.insecure_http_development {
+                tracing::warn!(
+                    "{} is on: cookies are not Secure and have no __Host- prefix, and there is \
+                     no HSTS; for local development only, over plain http on this machine",
+                    config::INSECURE_HTTP_DEVELOPMENT
+                );
+            }
             app::serve(config).await.map_err(anyhow::Error::msg)
         }
         Command::Migrate => {

@@ -24,7 +24,10 @@ fn error(text: &str, vars: &[(&str, &str)]) -> String {
 fn defaults_load_without_a_file_and_are_the_cores() {
     let c = load(None, []).unwrap();
     assert_eq!(c, Config::default());
-    assert!(!c.secure_cookies(), "loopback development: plain cookies");
+    assert!(
+        c.secure_cookies(),
+        "secure even on the loopback default listener"
+    );
     assert_eq!(c.core_settings(), Settings::default());
 }
 
@@ -91,7 +94,6 @@ fn environment_variables_override_the_file_at_any_depth() {
             ("MODAL2FA_APPEARANCE__LOGIN__SIZE", "lg"),
             ("MODAL2FA_PASSWORD_HASHING__ITERATIONS", "3"),
             ("MODAL2FA_TRUSTED_PROXY_COUNT", "1"),
-            ("MODAL2FA_SECURE_COOKIES", "true"),
         ],
     )
     .unwrap();
@@ -105,7 +107,6 @@ fn environment_variables_override_the_file_at_any_depth() {
         parallelism: 1,
     };
     assert_eq!(c.password_hashing, argon2id);
-    assert!(c.secure_cookies());
     assert_eq!(c.core_settings().client_ip.effective_proxy_count(), 1);
 }
 
@@ -297,4 +298,75 @@ fn a_hash_cost_below_the_floor_is_refused_unless_weak_hashing_is_allowed() {
     );
     assert!(load_with(&format!("allow_weak_password_hashing = true\n{weak}"), &[]).is_ok());
     assert!(load_with(weak, &[("MODAL2FA_ALLOW_WEAK_PASSWORD_HASHING", "true")]).is_ok());
+}
+
+#[test]
+fn cookies_are_secure_on_a_loopback_listener_unless_insecure_http_development_is_set() {
+    // Behind a reverse proxy on the same host the listener is loopback: still secure.
+    for listen in ["127.0.0.1:8080", "[::1]:8080", "127.0.0.2:0"] {
+        let c = load_with(&format!("listen = \"{listen}\""), &[]).unwrap();
+        assert!(!c.insecure_http_development, "{listen}");
+        assert!(c.secure_cookies(), "{listen}: Secure, __Host- and HSTS");
+    }
+    let c = load_with("insecure_http_development = true", &[]).unwrap();
+    assert!(
+        !c.secure_cookies(),
+        "the development setting turns them off"
+    );
+    let c = load_with(
+        "listen = \"[::1]:0\"",
+        &[("MODAL2FA_INSECURE_HTTP_DEVELOPMENT", "true")],
+    )
+    .unwrap();
+    assert!(!c.secure_cookies(), "from the environment too");
+    let c = load_with(
+        "insecure_http_development = true",
+        &[("MODAL2FA_INSECURE_HTTP_DEVELOPMENT", "false")],
+    )
+    .unwrap();
+    assert!(c.secure_cookies(), "the environment wins over the file");
+}
+
+#[test]
+fn insecure_http_development_on_a_listener_that_is_not_loopback_stops_start_up_naming_it() {
+    let err = error(
+        "listen = \"0.0.0.0:8080\"\ninsecure_http_development = true",
+        &[],
+    );
+    assert!(
+        err.contains("insecure_http_development (/") && err.contains("loopback"),
+        "{err}"
+    );
+    let err = error(
+        "insecure_http_development = true",
+        &[("MODAL2FA_LISTEN", "192.0.2.10:8080")],
+    );
+    assert!(
+        err.contains("insecure_http_development (/") && err.contains("192.0.2.10:8080"),
+        "{err}"
+    );
+    let err = error(
+        "listen = \"[::]:8080\"",
+        &[("MODAL2FA_INSECURE_HTTP_DEVELOPMENT", "true")],
+    );
+    assert!(
+        err.contains("insecure_http_development (MODAL2FA_INSECURE_HTTP_DEVELOPMENT): "),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_removed_secure_cookies_key_stops_start_up_pointing_to_its_replacement() {
+    for (text, vars) in [
+        ("secure_cookies = false", &[][..]),
+        ("", &[("MODAL2FA_SECURE_COOKIES", "true")][..]),
+    ] {
+        let err = error(text, vars);
+        assert!(
+            err.contains("secure_cookies (")
+                && err.contains("removed")
+                && err.contains("insecure_http_development"),
+            "{err}"
+        );
+    }
 }

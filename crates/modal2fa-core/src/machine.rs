@@ -382,7 +382,7 @@ where
     }
 }
 
-/// A wrong code (already counted on the user's key before its check).
+/// A wrong code (already counted on the second-factor counter before its check).
 fn wrong_code_effects(verdict: FactorVerdict) -> Vec<Effect> {
     let mut effects = Vec::new();
     if verdict == FactorVerdict::Replayed {

@@ -566,6 +566,9 @@ pub enum SecurityEventKind {
     PasswordChanged,
     /// A valid code was replayed (possible theft).
     CodeReplayed,
+    /// The password was right, but wrong second-factor codes locked the second factor
+    /// (someone may hold the password).
+    SecondFactorFailures,
     /// A superseded trusted-device cookie was presented (possible theft).
     TrustedDeviceCookieReused,
     /// A recovery code was used.

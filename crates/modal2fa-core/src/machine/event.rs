@@ -69,8 +69,9 @@ pub struct PasswordAttempt {
     pub verdict: PasswordVerdict,
 }
 
-/// A second-factor check. Like a password, a code attempt is counted on the user's key
-/// before it is checked; `Locked` when that count was beyond the budget.
+/// A second-factor check. Like a password, a code attempt is counted before it is checked —
+/// on the account's second-factor counter and the client address; `Locked` when that count
+/// was beyond a budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FactorVerdict {

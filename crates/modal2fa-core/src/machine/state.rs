@@ -52,9 +52,8 @@ pub struct Pending {
     pub setup_required: bool,
     /// Wrong codes so far.
     pub failed_codes: u8,
-    /// The account's lockout entry as the password step left it: the right password
-    /// stays counted until the second factor is proven, and the next code attempt counts
-    /// on top of this entry without reading it again.
+    /// The account's password-counter entry as the password step left it: the right
+    /// password stays counted until the second factor is proven (a sign-in clears it).
     #[serde(default)]
     pub counted: Option<LockoutEntry>,
 }

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use data_encoding::{BASE32_NOPAD, BASE64URL_NOPAD};
 
 use super::Context;
+use crate::crypto::Sealed;
 use crate::error::{Forbidden, ServiceError, ServiceResult};
 use crate::machine::{LoginState, Refusal};
 use crate::model::{AuditKind, RequestContext, SecurityEventKind, TotpCode, User, UserId};
-use crate::crypto::Sealed;
 use crate::secret::{SecretBytes, SecretString};
 use crate::totp;
 
@@ -94,12 +94,9 @@ impl Context {
         let mut plain = Vec::with_capacity(8 + secret.len());
         plain.extend_from_slice(&expires.to_be_bytes());
         plain.extend_from_slice(secret);
-        let sealed = self.secret_box.seal_for(
-            Sealed::Enrolment,
-            user,
-            &plain,
-            self.ports.random.as_ref(),
-        );
+        let sealed =
+            self.secret_box
+                .seal_for(Sealed::Enrolment, user, &plain, self.ports.random.as_ref());
         zeroize::Zeroize::zeroize(&mut plain);
         SecretString::new(BASE64URL_NOPAD.encode(&sealed))
     }
@@ -147,7 +144,11 @@ impl Context {
         let sealed = self
             .secret_box
             .seal(user.id, secret.expose(), self.ports.random.as_ref());
-        let device = self.ports.factors.add_totp(user.id, sealed, self.now()).await?;
+        let device = self
+            .ports
+            .factors
+            .add_totp(user.id, sealed, self.now())
+            .await?;
         // Confirming removes the user's other devices, in the same store transaction.
         if !self.ports.factors.confirm_totp(device.id, step).await? {
             return Err(ServiceError::NotFound);

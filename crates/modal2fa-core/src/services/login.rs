@@ -8,8 +8,9 @@ use super::{Context, LockView};
 use crate::error::{Forbidden, ServiceError, ServiceResult};
 use crate::lockout::{LockStatus, LockoutKey};
 use crate::machine::{
-    self, FactorVerdict, LoginEvent, LoginState, MicrosoftRefusal, MicrosoftVerdict, Outcome,
-    PasswordAttempt, PasswordVerdict, Refusal, SignedIn, TrustedDeviceVerdict, ValidPassword,
+    self, Effect, FactorVerdict, LoginEvent, LoginState, MicrosoftRefusal, MicrosoftVerdict,
+    Outcome, PasswordAttempt, PasswordVerdict, Refusal, SignedIn, TrustedDeviceVerdict,
+    ValidPassword,
 };
 use crate::model::{
     AuditKind, AuthMethod, FactorKind, ParseError, Problem, RequestContext, SecurityEventKind,
@@ -246,24 +247,29 @@ impl Context {
         Ok(Some((user, key)))
     }
 
-    /// The user whose second factor may be checked now (with what the lock check read),
-    /// or the verdict that stands without a check: locked, or no login waiting for a
-    /// factor (which the machine refuses).
+    /// The user whose second factor may be checked now (with what counting the attempt
+    /// read), or the verdict that stands without a check: locked, or no login waiting for
+    /// a factor (which the machine refuses). A code attempt is counted before its check on
+    /// the account's second-factor counter — the budget that bounds code guesses — and
+    /// never on the password counter, which a pending login's password attempt keeps
+    /// until a sign-in. A locked client address is refused too; a wrong code is counted on
+    /// it after the check.
     async fn checkable_user(
         &self,
         state: &LoginState,
+        ctx: &RequestContext,
     ) -> ServiceResult<(Result<User, FactorVerdict>, LockView)> {
         let Some((user, key)) = self.pending_user(state).await? else {
             return Ok((Err(FactorVerdict::Rejected), LockView::default()));
         };
-        // A pending login knows the account's entry as its password step left it: the code
-        // is counted on top of it without reading it again.
-        let view = match state {
-            LoginState::PendingSecondFactor(p) if p.counted.is_some() => {
-                self.reserve_on(&key, p.counted.clone()).await?
-            }
-            _ => self.reserve_attempt(&[&key]).await?,
-        };
+        let factor = LockoutKey::Factor(user.id);
+        let ip = self.ip_key(ctx.ip);
+        let mut view = self
+            .reserve_attempt_checking(&[&factor], &ip.iter().collect::<Vec<_>>())
+            .await?;
+        if let LoginState::PendingSecondFactor(p) = state {
+            view = view.knowing(&key, p.counted.clone());
+        }
         Ok(match view.status {
             LockStatus::Locked { until } => (Err(FactorVerdict::Locked { until }), view),
             LockStatus::Open => (Ok(user), view),
@@ -279,7 +285,8 @@ impl Context {
         factor: &str,
         checked: Option<User>,
     ) -> ServiceResult<LoginReport> {
-        let t = machine::step(
+        let was_checked = checked.is_some();
+        let mut t = machine::step(
             state,
             LoginEvent::SecondFactor(verdict),
             self.now(),
@@ -291,6 +298,33 @@ impl Context {
             (None, Some(id)) => self.ports.users.find_by_id(id).await?,
             (None, None) => None,
         };
+        match verdict {
+            // A right code was no failure: the attempt's own count is taken back (the
+            // second-factor counter keeps every earlier failure; no sign-in resets it).
+            FactorVerdict::Accepted(_) => {
+                let settle = view.reserved_keys().cloned().map(Effect::Settle);
+                t.effects.splice(0..0, settle.collect::<Vec<_>>());
+            }
+            // A wrong code also counts on the client address; the one that locks the
+            // second factor tells the owner, once a round.
+            FactorVerdict::Rejected | FactorVerdict::Replayed => {
+                if was_checked && let Some(ip) = self.ip_key(ctx.ip) {
+                    t.effects.push(Effect::RecordFailure(ip));
+                }
+                if let Some(u) = &user {
+                    let key = LockoutKey::Factor(u.id);
+                    let rule = self.settings.lockout.rule_for(&key);
+                    if view
+                        .counted(&key)
+                        .is_some_and(|e| e.failures == rule.threshold)
+                    {
+                        self.notify(u, SecurityEventKind::SecondFactorFailures, ctx)
+                            .await;
+                    }
+                }
+            }
+            FactorVerdict::Locked { .. } => {}
+        }
         let facts = StepFacts {
             view,
             user: user.as_ref(),
@@ -330,7 +364,7 @@ impl LoginService {
             Ok(code) => code,
             Err(e) => return Ok(LoginReport::refused(state, Refusal::Invalid(e))),
         };
-        let (verdict, user, view) = match c.checkable_user(state).await? {
+        let (verdict, user, view) = match c.checkable_user(state, ctx).await? {
             (Err(verdict), view) => (verdict, None, view),
             (Ok(user), view) => (c.verify_totp(&user, &code).await?, Some(user), view),
         };
@@ -345,7 +379,7 @@ impl LoginService {
         ctx: &RequestContext,
     ) -> ServiceResult<LoginReport> {
         let c = &self.0;
-        let (verdict, checked, view) = match c.checkable_user(state).await? {
+        let (verdict, checked, view) = match c.checkable_user(state, ctx).await? {
             (Err(verdict), view) => (verdict, None, view),
             (Ok(user), view) => {
                 let hash = c.recovery_hash(user.id, code);

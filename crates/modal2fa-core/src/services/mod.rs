@@ -143,7 +143,8 @@ impl Modal2fa {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LockView {
     pub status: LockStatus,
-    read: bool,
+    /// The keys whose counters this view knows: read, counted, or known to be absent.
+    covered: Vec<LockoutKey>,
     entries: Vec<LockoutEntry>,
     /// Attempts counted before their check: the key's entry before and after counting.
     reserved: Vec<(Option<LockoutEntry>, LockoutEntry)>,
@@ -155,10 +156,24 @@ impl LockView {
         self.entries.iter().find(|e| &e.key == key)
     }
 
-    /// Whether clearing `key` can change anything: not when the check read no counter
-    /// and nothing was counted on it since.
+    /// Whether clearing `key` can change anything: not when the view knows the key had
+    /// no counter and nothing was counted on it since.
     pub fn may_have(&self, key: &LockoutKey) -> bool {
-        !self.read || self.seen(key).is_some() || self.reservation(key).is_some()
+        !self.covered.contains(key) || self.seen(key).is_some() || self.reservation(key).is_some()
+    }
+
+    /// Adds what an earlier step left on `key` (an entry the caller kept, or none).
+    pub fn knowing(mut self, key: &LockoutKey, entry: Option<LockoutEntry>) -> Self {
+        if !self.covered.contains(key) {
+            self.covered.push(key.clone());
+            self.entries.extend(entry);
+        }
+        self
+    }
+
+    /// The keys this attempt was counted on before its check.
+    pub fn reserved_keys(&self) -> impl Iterator<Item = &LockoutKey> {
+        self.reserved.iter().map(|(_, after)| &after.key)
     }
 
     /// The entry of `key` after this attempt was counted on it.
@@ -225,7 +240,7 @@ impl Context {
     /// Reads the counters of `keys` in one round trip.
     pub async fn lock_check(&self, keys: &[&LockoutKey]) -> ServiceResult<LockView> {
         let mut view = LockView {
-            read: true,
+            covered: keys.iter().map(|k| (*k).clone()).collect(),
             ..LockView::default()
         };
         if keys.is_empty() {
@@ -253,19 +268,30 @@ impl Context {
     /// counted straight away (an insert; the store falls back to a read and a
     /// compare-and-set when a counter exists after all).
     pub async fn reserve_attempt(&self, keys: &[&LockoutKey]) -> ServiceResult<LockView> {
+        self.reserve_attempt_checking(keys, &[]).await
+    }
+
+    /// [`Self::reserve_attempt`] on `keys`, refused also when one of `checked` is locked
+    /// (read in the same round trip, not counted).
+    pub async fn reserve_attempt_checking(
+        &self,
+        keys: &[&LockoutKey],
+        checked: &[&LockoutKey],
+    ) -> ServiceResult<LockView> {
         let hinted: Vec<&LockoutKey> = keys
             .iter()
+            .chain(checked)
             .copied()
             .filter(|k| self.hints.may_exist(k))
             .collect();
         let mut view = if hinted.is_empty() {
-            LockView {
-                read: true,
-                ..LockView::default()
-            }
+            LockView::default()
         } else {
             self.lock_check(&hinted).await?
         };
+        // Keys not hinted have no counter as far as this process knows: they are counted
+        // by an insert that finds out otherwise.
+        view.covered = keys.iter().chain(checked).map(|k| (*k).clone()).collect();
         if view.status.is_locked() {
             return Ok(view);
         }
@@ -273,27 +299,6 @@ impl Context {
             let before = view.seen(key).cloned();
             self.count_on(&mut view, key, before).await?;
         }
-        Ok(view)
-    }
-
-    /// Counts this attempt on `key` on top of `known` (an entry the caller kept from an
-    /// earlier step) without reading it first; the store re-reads only if it changed.
-    pub async fn reserve_on(
-        &self,
-        key: &LockoutKey,
-        known: Option<LockoutEntry>,
-    ) -> ServiceResult<LockView> {
-        let mut view = LockView {
-            read: true,
-            ..LockView::default()
-        };
-        if let Some(k) = &known {
-            view.status = lockout::status(Some(k), self.now());
-            if view.status.is_locked() {
-                return Ok(view);
-            }
-        }
-        self.count_on(&mut view, key, known).await?;
         Ok(view)
     }
 

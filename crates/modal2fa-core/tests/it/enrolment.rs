@@ -22,7 +22,12 @@ impl AuthPolicy for Required {
 }
 
 async fn devices(w: &World, user: i64) -> usize {
-    w.mem.factors.totp_devices(UserId(user)).await.unwrap().len()
+    w.mem
+        .factors
+        .totp_devices(UserId(user))
+        .await
+        .unwrap()
+        .len()
 }
 
 #[tokio::test]
@@ -35,7 +40,11 @@ async fn showing_the_set_up_page_stores_nothing_however_often_it_is_opened() {
     for _ in 0..25 {
         w.auth.factors.begin_totp(&r.state).await.unwrap();
     }
-    assert_eq!(devices(&w, 1).await, 0, "no unconfirmed enrolment is stored");
+    assert_eq!(
+        devices(&w, 1).await,
+        0,
+        "no unconfirmed enrolment is stored"
+    );
     let e = w.auth.factors.begin_totp(&r.state).await.unwrap();
     let secret = totp::decode_secret(e.secret.expose()).unwrap();
     w.auth
@@ -45,7 +54,10 @@ async fn showing_the_set_up_page_stores_nothing_however_often_it_is_opened() {
         .unwrap();
     let stored = w.mem.factors.totp_devices(UserId(1)).await.unwrap();
     assert_eq!(stored.len(), 1);
-    assert!(stored[0].confirmed, "only a confirmed device is ever stored");
+    assert!(
+        stored[0].confirmed,
+        "only a confirmed device is ever stored"
+    );
 }
 
 #[tokio::test]
@@ -78,7 +90,9 @@ async fn an_enrolment_expires_and_opens_only_for_the_user_it_was_made_for() {
             .confirm_totp(&alice.state, &altered, &w.code(&secret), &ctx())
             .await
     ));
-    w.mem.clock.advance(ENROLMENT_LIFETIME + Duration::seconds(1));
+    w.mem
+        .clock
+        .advance(ENROLMENT_LIFETIME + Duration::seconds(1));
     let alice = w
         .password(&LoginState::Anonymous, "alice", PASSWORD, None)
         .await;
@@ -99,7 +113,10 @@ async fn a_set_up_login_parked_before_the_owner_enrolled_cannot_replace_the_owne
     let attacker = w
         .password(&LoginState::Anonymous, "bob", PASSWORD, None)
         .await;
-    assert_eq!(attacker.outcome, Outcome::SecondFactorRequired { setup: true });
+    assert_eq!(
+        attacker.outcome,
+        Outcome::SecondFactorRequired { setup: true }
+    );
     let theirs = w.auth.factors.begin_totp(&attacker.state).await.unwrap();
     let their_secret = totp::decode_secret(theirs.secret.expose()).unwrap();
     // Meanwhile the owner signs in and enrols their own app.
@@ -111,7 +128,12 @@ async fn a_set_up_login_parked_before_the_owner_enrolled_cannot_replace_the_owne
     let done = w
         .auth
         .login
-        .complete_setup_with_totp(&owner.state, mine.token.expose(), &w.code(&my_secret), &ctx())
+        .complete_setup_with_totp(
+            &owner.state,
+            mine.token.expose(),
+            &w.code(&my_secret),
+            &ctx(),
+        )
         .await
         .unwrap();
     assert_eq!(

@@ -3,6 +3,7 @@
 
 mod admin;
 mod enrolment;
+mod factor_budget;
 mod links;
 mod lockout;
 mod microsoft;

@@ -136,7 +136,7 @@ async fn fifty_concurrent_submissions_of_one_valid_code_give_exactly_one_success
 }
 
 #[tokio::test]
-async fn wrong_codes_count_against_the_user_and_five_destroy_the_pending_login() {
+async fn wrong_codes_count_on_the_second_factor_counter_and_five_destroy_the_pending_login() {
     let w = world();
     let (_, secret) = w.enrolled("alice").await;
     let mut r = w
@@ -172,19 +172,31 @@ async fn wrong_codes_count_against_the_user_and_five_destroy_the_pending_login()
         .await
         .unwrap()
         .unwrap();
-    // Five wrong codes, and the right password of the abandoned login: a pending login
-    // stays an attempt on the account until its second factor is proven.
-    assert_eq!(entry.failures, 6);
+    // The right password of the abandoned login: a pending login stays an attempt on the
+    // account's password counter until its second factor is proven...
+    assert_eq!(entry.failures, 1);
+    // ...and the five wrong codes are on the second factor's own counter, now locked.
+    let factor = w
+        .mem
+        .lockout
+        .get(&LockoutKey::Factor(modal2fa_core::UserId(1)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(factor.failures, 5);
+    assert!(factor.locked_until.is_some());
 }
 
 #[tokio::test]
-async fn a_locked_user_cannot_try_codes() {
+async fn a_locked_second_factor_refuses_even_the_right_code_but_a_password_lock_does_not() {
     let w = world();
     let (_, secret) = w.enrolled("alice").await;
     w.mem.clock.advance(Duration::seconds(30));
     let r = w
         .password(&LoginState::Anonymous, "alice", PASSWORD, None)
         .await;
+    // Password guesses from elsewhere lock the account's password counter: the login that
+    // already proved the password may still give its code.
     for i in 0..10 {
         w.try_password(
             &LoginState::Anonymous,
@@ -196,16 +208,40 @@ async fn a_locked_user_cannot_try_codes() {
         .await
         .unwrap();
     }
+    let wrong = format!(
+        "{:06}",
+        (w.code(&secret).parse::<u32>().unwrap() + 1) % 1_000_000
+    );
+    let mut r = r;
+    for _ in 0..4 {
+        r = w
+            .auth
+            .login
+            .submit_totp(&r.state, &wrong, &ctx())
+            .await
+            .unwrap();
+        assert_eq!(r.outcome, Outcome::Refused(Refusal::InvalidCode));
+    }
+    // Four wrong codes here and one from another pending login lock the second factor.
+    let other = w
+        .auth
+        .login
+        .submit_totp(&r.state, &wrong, &ctx())
+        .await
+        .unwrap();
+    assert_eq!(other.outcome, Outcome::Refused(Refusal::TooManyAttempts));
     let r = w
         .auth
         .login
         .submit_totp(&r.state, &w.code(&secret), &ctx())
         .await
         .unwrap();
-    assert!(matches!(
-        r.outcome,
-        Outcome::Refused(Refusal::Locked { .. })
-    ));
+    assert!(
+        matches!(r.outcome, Outcome::Refused(Refusal::Locked { .. })),
+        "{:?}",
+        r.outcome
+    );
+    assert_eq!(w.notified(SecurityEventKind::SecondFactorFailures), 1);
 }
 
 #[tokio::test]

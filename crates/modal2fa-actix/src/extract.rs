@@ -85,8 +85,9 @@ pub struct NextQuery {
     pub next: Option<String>,
 }
 
-/// A form body that passed the same-origin check and carries a valid CSRF token (in the
-/// `csrf_token` field or the `X-CSRF-Token` header) for the session's user; anything
+/// A form body that passed the same-origin check (scheme, host and port) and carries a
+/// valid CSRF token (in the `csrf_token` field or the `X-CSRF-Token` header) for the
+/// session's user, or for an anonymous visitor the nonce in its CSRF cookie; anything
 /// else is refused with 403 before the handler runs.
 #[derive(Debug)]
 pub struct Posted<T>(pub T);
@@ -114,12 +115,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for Posted<T> {
                 .headers()
                 .get("X-CSRF-Token")
                 .and_then(|v| v.to_str().ok());
-            let user = flow.state.signed_in().map(|s| s.user_id);
             let token_ok = csrf_token
                 .as_deref()
                 .or(header)
-                .is_some_and(|t| flow.web.0.csrf.verify(t, flow.auth().now(), user));
-            if crate::csrf::same_origin(&req) && token_ok {
+                .is_some_and(|t| flow.web.csrf_token_ok(&req, &flow.state, t));
+            let proxies = &flow.auth().settings().client_ip;
+            if crate::csrf::same_origin(&req, proxies) && token_ok {
                 Ok(Posted(form))
             } else {
                 Err(WebError::Forbidden)

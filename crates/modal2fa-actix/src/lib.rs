@@ -25,13 +25,13 @@ use actix_session::SessionMiddleware;
 use actix_session::config::{CookieContentSecurity, PersistentSession, TtlExtensionPolicy};
 use actix_web::cookie::{Key, SameSite};
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{HttpRequest, Route, guard, web};
+use actix_web::{HttpRequest, HttpResponse, Route, guard, web};
 use modal2fa_core::Modal2fa;
 use modal2fa_core::machine::LoginState;
 use modal2fa_core::model::RequestContext;
 use modal2fa_core::secret::{KeyPurpose, Keys, ServerSecret};
 
-pub use csrf::Csrf;
+pub use csrf::{Csrf, Holder, Nonce};
 pub use error::{Shown, WebError};
 pub use extract::{Flow, NextQuery, Posted, TokenForm};
 pub use guards::{
@@ -64,8 +64,8 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub struct WebSettings {
     /// Where the routes are mounted (default `/auth`).
     pub mount: String,
-    /// Secure, `__Host-` cookies and HSTS. Only plain-http development on localhost may
-    /// turn this off.
+    /// Secure, `__Host-` cookies and HSTS (the default). Only plain-http development on
+    /// the developer's own machine may turn this off.
     pub secure_cookies: bool,
     /// Shown in titles.
     pub site_name: String,
@@ -109,6 +109,15 @@ impl WebSettings {
             "__Host-modal2fa_device"
         } else {
             "modal2fa_device"
+        }
+    }
+
+    /// The anonymous visitor's CSRF nonce cookie's name: `__Host-` prefixed when secure.
+    pub fn csrf_cookie_name(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-modal2fa_csrf"
+        } else {
+            "modal2fa_csrf"
         }
     }
 
@@ -283,11 +292,42 @@ impl Modal2faWeb {
         RequestContext::new(ip, ua, req.path())
     }
 
-    /// A CSRF token for forms of a session in `state`.
-    pub fn csrf_token_for(&self, state: &LoginState) -> String {
-        self.0
-            .csrf
-            .token(self.auth().now(), state.signed_in().map(|s| s.user_id))
+    /// A CSRF token for the forms of the response to `req`, whose session is in `state`:
+    /// bound to the signed-in user, else to the visitor's nonce cookie. For a visitor
+    /// without one a nonce is minted for this request (every token of the response shares
+    /// it); send it with [`Modal2faWeb::with_csrf_cookie`], or the forms will be refused.
+    /// [`Flow::modal`] and [`Modal2faWeb::page`] do both.
+    pub fn csrf_token_for(&self, req: &HttpRequest, state: &LoginState) -> String {
+        let now = self.auth().now();
+        match state.signed_in() {
+            Some(s) => self.0.csrf.token(now, Holder::User(s.user_id)),
+            None => {
+                let nonce = csrf::visitor_nonce(req, &self.0.settings);
+                self.0.csrf.token(now, Holder::Visitor(&nonce))
+            }
+        }
+    }
+
+    /// `resp` with the visitor's CSRF nonce cookie when [`Modal2faWeb::csrf_token_for`]
+    /// minted a nonce for `req`; `resp` unchanged otherwise.
+    pub fn with_csrf_cookie(&self, req: &HttpRequest, mut resp: HttpResponse) -> HttpResponse {
+        if let Some(cookie) = csrf::minted_cookie(req, &self.0.settings) {
+            // A cookie built from our own values always encodes.
+            let _ = resp.add_cookie(&cookie);
+        }
+        resp
+    }
+
+    /// Whether `token` is a valid CSRF token now for `req`, whose session is in `state`:
+    /// the signed-in user's, else one minted under the nonce in the request's cookie (no
+    /// cookie, no valid token).
+    pub(crate) fn csrf_token_ok(&self, req: &HttpRequest, state: &LoginState, token: &str) -> bool {
+        let now = self.auth().now();
+        match state.signed_in() {
+            Some(s) => self.0.csrf.verify(token, now, Holder::User(s.user_id)),
+            None => csrf::cookie_nonce(req, &self.0.settings)
+                .is_some_and(|nonce| self.0.csrf.verify(token, now, Holder::Visitor(&nonce))),
+        }
     }
 
     /// Where the embedded static files are served (`/auth/static/`).
@@ -296,17 +336,18 @@ impl Modal2faWeb {
     }
 
     /// Renders one of your own page templates (from the template directory, or the
-    /// embedded `demo/…` pages) with the common context: `csrf_token`, `urls`,
+    /// embedded `demo/…` pages) for `req` with the common context: `csrf_token`, `urls`,
     /// `static_base`, `site_name`, `title` and `user_menu` (the menu's HTML, for
-    /// `{{ user_menu | safe }}`), plus `extra`.
+    /// `{{ user_menu | safe }}`), plus `extra`. An anonymous visitor without a CSRF nonce
+    /// cookie gets one with the page.
     pub async fn page(
         &self,
-        session: &actix_session::Session,
+        req: &HttpRequest,
         template: &str,
         title: &str,
         extra: &serde_json::Map<String, serde_json::Value>,
-    ) -> actix_web::HttpResponse {
-        menu::page(self, session, template, title, extra).await
+    ) -> HttpResponse {
+        menu::page(self, req, template, title, extra).await
     }
 
     /// The user menu for host pages (the same HTML as `GET /auth/menu/`).

@@ -1,7 +1,7 @@
 //! The user menu (for host pages too), host pages rendered with the common context, the
 //! embedded static files, and the "temporarily unavailable" answer.
 
-use actix_session::Session;
+use actix_session::{Session, SessionExt};
 use actix_web::{HttpRequest, HttpResponse, web};
 use modal2fa_core::model::AuthMethod;
 use serde::Serialize;
@@ -22,12 +22,18 @@ struct MenuUser {
 }
 
 /// The user menu's HTML for the session (a "Sign in" button when signed out; nothing
-/// when the store cannot be read).
+/// when the store cannot be read). Only the signed-in menu has a form (signing out), so
+/// only it carries a CSRF token, the user's: the menu never needs the visitor's nonce.
 pub(crate) async fn html(web: &Modal2faWeb, session: &Session) -> String {
     let state = session::login_state(session);
     let mut ctx = tera::Context::new();
     ctx.insert("urls", &urls(web));
-    ctx.insert("csrf_token", &web.csrf_token_for(&state));
+    let token = state.signed_in().map(|s| {
+        web.0
+            .csrf
+            .token(web.auth().now(), crate::Holder::User(s.user_id))
+    });
+    ctx.insert("csrf_token", &token.unwrap_or_default());
     let user = match web.auth().login.signed_in_user(&state).await {
         Ok((user, s)) => {
             let auth = web.auth();
@@ -70,27 +76,31 @@ pub(crate) async fn get(flow: Flow) -> HttpResponse {
 /// [`Modal2faWeb::page`]).
 pub(crate) async fn page(
     web: &Modal2faWeb,
-    session: &Session,
+    req: &HttpRequest,
     template: &str,
     title: &str,
     extra: &serde_json::Map<String, serde_json::Value>,
 ) -> HttpResponse {
+    let session = &req.get_session();
     let state = session::login_state(session);
     let mut ctx = tera::Context::new();
     for (k, v) in extra {
         ctx.insert(k.clone(), v);
     }
-    ctx.insert("csrf_token", &web.csrf_token_for(&state));
+    ctx.insert("csrf_token", &web.csrf_token_for(req, &state));
     ctx.insert("urls", &urls(web));
     ctx.insert("title", title);
     ctx.insert("site_name", &web.settings().site_name);
     ctx.insert("static_base", &web.static_base());
     ctx.insert("user_menu", &html(web, session).await);
     match web.0.render.render(template, &ctx) {
-        Ok(html) => HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .insert_header(("Cache-Control", "no-store"))
-            .body(html),
+        Ok(html) => web.with_csrf_cookie(
+            req,
+            HttpResponse::Ok()
+                .content_type("text/html; charset=utf-8")
+                .insert_header(("Cache-Control", "no-store"))
+                .body(html),
+        ),
         Err(e) => {
             tracing::error!(error = %e, template, "rendering a page failed");
             opaque_500()

@@ -71,14 +71,15 @@ pub(crate) fn refusal_text(flow: &Flow, report: &LoginReport) -> String {
 }
 
 impl Flow {
-    /// Renders a modal: its inner content for htmx, a full page otherwise.
+    /// Renders a modal: its inner content for htmx, a full page otherwise; with the CSRF
+    /// nonce cookie when an anonymous visitor has none yet.
     pub fn modal(&self, name: &str, title: &str, mut ctx: tera::Context) -> HttpResponse {
         let web = &self.web;
         let s = web.settings();
         let appearance = s.appearance.get(name).cloned().unwrap_or_default();
         // The state as this request leaves it (a sign-in step may just have changed it).
         let state = crate::session::login_state(&self.session);
-        ctx.insert("csrf_token", &web.csrf_token_for(&state));
+        ctx.insert("csrf_token", &web.csrf_token_for(&self.req, &state));
         ctx.insert("modal_name", name);
         ctx.insert("title", appearance.title.as_deref().unwrap_or(title));
         let default_size = if name == "user_devices" { "lg" } else { "" };
@@ -111,10 +112,13 @@ impl Flow {
                 }
             });
         match rendered {
-            Ok(body) => HttpResponse::Ok()
-                .content_type("text/html; charset=utf-8")
-                .insert_header(("Cache-Control", "no-store"))
-                .body(body),
+            Ok(body) => web.with_csrf_cookie(
+                &self.req,
+                HttpResponse::Ok()
+                    .content_type("text/html; charset=utf-8")
+                    .insert_header(("Cache-Control", "no-store"))
+                    .body(body),
+            ),
             Err(e) => {
                 tracing::error!(error = %e, "rendering a modal failed");
                 opaque_500()

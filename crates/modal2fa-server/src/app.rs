@@ -4,8 +4,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 
-use actix_session::Session;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use data_encoding::{BASE64, HEXLOWER};
 use modal2fa_actix::{Modal2faWeb, SecondFactorUser, WebSettings};
 use modal2fa_core::ports::SecretGenerator;
@@ -104,20 +103,20 @@ pub fn web_layer(config: &Config, auth: Modal2fa) -> Result<Modal2faWeb, String>
         .map_err(|e| e.to_string())
 }
 
-async fn home(web: web::Data<Modal2faWeb>, session: Session) -> HttpResponse {
-    web.page(&session, "demo/home.html", "Home", &serde_json::Map::new())
+async fn home(web: web::Data<Modal2faWeb>, req: HttpRequest) -> HttpResponse {
+    web.page(&req, "demo/home.html", "Home", &serde_json::Map::new())
         .await
 }
 
 async fn protected(
     web: web::Data<Modal2faWeb>,
-    session: Session,
+    req: HttpRequest,
     user: SecondFactorUser,
 ) -> HttpResponse {
     let mut extra = serde_json::Map::new();
     extra.insert("username".into(), user.0.user.username.to_string().into());
     extra.insert("method".into(), user.0.method.as_str().into());
-    web.page(&session, "demo/protected.html", "Protected page", &extra)
+    web.page(&req, "demo/protected.html", "Protected page", &extra)
         .await
 }
 

@@ -189,17 +189,17 @@ fn users_are_created_with_the_password_from_standard_input_and_lockouts_cleared(
     );
 }
 
-#[test]
-fn serve_answers_the_demo_home_page_and_the_login_modal() {
-    let d = Dir::new("serve");
-    let cfg = d.config("");
+/// Starts `serve` with `cfg`, GETs each of `paths` over plain http, stops the server;
+/// the answers (status line, headers and body) and what it logged.
+fn serve_and_get(cfg: &PathBuf, paths: &[&str]) -> (Vec<String>, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_modal2fa"))
         .arg("--config")
-        .arg(&cfg)
+        .arg(cfg)
         .arg("serve")
         .env_remove("MODAL2FA_CONFIG")
         .env_remove("MODAL2FA_LOG")
         .env_remove("RUST_LOG")
+        .env_remove("MODAL2FA_INSECURE_HTTP_DEVELOPMENT")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -215,9 +215,7 @@ fn serve_answers_the_demo_home_page_and_the_login_modal() {
         .unwrap()
         .parse()
         .unwrap_or_else(|_| panic!("{line}"));
-    let home = http_get(port, "/");
-    let login = http_get(port, "/auth/login/");
-    let protected = http_get(port, "/protected");
+    let answers = paths.iter().map(|p| http_get(port, p)).collect();
     child.kill().unwrap();
     let mut log = String::new();
     child
@@ -227,6 +225,17 @@ fn serve_answers_the_demo_home_page_and_the_login_modal() {
         .read_to_string(&mut log)
         .unwrap();
     child.wait().unwrap();
+    (answers, log)
+}
+
+#[test]
+fn serve_answers_the_demo_home_page_and_the_login_modal() {
+    let d = Dir::new("serve");
+    let cfg = d.config("insecure_http_development = true\n");
+    let (answers, log) = serve_and_get(&cfg, &["/", "/auth/login/", "/protected"]);
+    let [home, login, protected] = &answers[..] else {
+        unreachable!()
+    };
     assert!(
         log.contains("WARN") && log.contains("allow_weak_password_hashing is on"),
         "serve warns that the hash cost floor is lifted: {log}"
@@ -248,7 +257,66 @@ fn serve_answers_the_demo_home_page_and_the_login_modal() {
         "{protected}"
     );
     assert!(
-        !home.to_lowercase().contains("set-cookie"),
-        "an anonymous visit sets no cookie"
+        !home.contains("modal2fa_session") && !home.contains("__Host-modal2fa="),
+        "an anonymous visit starts no session: {home}"
+    );
+}
+
+/// The `Set-Cookie` lines of an answer.
+fn set_cookies(answer: &str) -> Vec<&str> {
+    answer
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, value)| value.trim())
+        .collect()
+}
+
+#[test]
+fn serve_for_plain_http_development_warns_that_cookies_are_not_secure() {
+    let d = Dir::new("insecure");
+    let (answers, log) = serve_and_get(&d.config("insecure_http_development = true\n"), &["/"]);
+    assert!(
+        log.contains("WARN")
+            && log.contains("insecure_http_development is on")
+            && log.contains("not Secure")
+            && log.contains("local development only"),
+        "{log}"
+    );
+    assert!(
+        !answers[0]
+            .to_lowercase()
+            .contains("strict-transport-security"),
+        "no HSTS over plain http: {}",
+        answers[0]
+    );
+    let cookies = set_cookies(&answers[0]);
+    assert!(
+        matches!(&cookies[..], [c] if c.starts_with("modal2fa_csrf=") && !c.contains("Secure")),
+        "only the CSRF nonce cookie, plain: {cookies:?}"
+    );
+}
+
+#[test]
+fn serve_on_a_loopback_address_is_secure_by_default() {
+    let d = Dir::new("secure");
+    let (answers, log) = serve_and_get(&d.config(""), &["/"]);
+    assert!(!log.contains("insecure_http_development"), "{log}");
+    assert!(
+        answers[0]
+            .to_lowercase()
+            .contains("strict-transport-security: max-age="),
+        "HSTS although the listener is 127.0.0.1: {}",
+        answers[0]
+    );
+    let cookies = set_cookies(&answers[0]);
+    assert!(
+        matches!(&cookies[..], [c] if c.starts_with("__Host-modal2fa_csrf=")
+            && c.contains("Secure")
+            && c.contains("HttpOnly")
+            && c.contains("SameSite=Lax")
+            && c.contains("Path=/")),
+        "the CSRF nonce cookie, Secure and __Host-: {cookies:?}"
     );
 }

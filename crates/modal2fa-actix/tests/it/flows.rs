@@ -72,8 +72,12 @@ macro_rules! browser {
     ($proxies:expr) => {
         browser!($proxies, None::<SeaOrmStore>)
     };
+    ($proxies:expr, $store:expr) => {
+        browser!($proxies, $store, false)
+    };
     // With `Some(store)`, every store port is that database; clock and mail stay in memory.
-    ($proxies:expr, $store:expr) => {{
+    // With `secure`, the cookies are `Secure` and `__Host-` (plain-http development if not).
+    ($proxies:expr, $store:expr, $secure:expr) => {{
         let mem = Arc::new(MemoryPorts::new());
         let mut ports = mem.ports.clone();
         if let Some(store) = $store {
@@ -104,7 +108,7 @@ macro_rules! browser {
             .unwrap();
         let web = Modal2faWeb::builder(auth, &ServerSecret::new(vec![4; 32]).unwrap())
             .settings(WebSettings {
-                secure_cookies: false,
+                secure_cookies: $secure,
                 ..WebSettings::default()
             })
             .build()
@@ -307,12 +311,163 @@ async fn the_login_modal_is_a_fragment_for_htmx_and_a_page_otherwise_and_writes_
     let r = b.get("/auth/login/?next=/protected").await;
     assert!(r.body.starts_with("<!doctype html>") && r.body.contains("modal2fa-page"));
     assert!(r.body.contains("value=\"/protected\""));
-    assert!(
-        b.jar.is_empty(),
-        "an anonymous GET sets no cookie: {:?}",
-        b.jar
+    assert_eq!(
+        b.jar.keys().collect::<Vec<_>>(),
+        ["modal2fa_csrf"],
+        "an anonymous GET sets only the CSRF nonce cookie, no session"
     );
     assert!(b.mem.sessions.is_empty(), "and stores nothing");
+}
+
+/// The `Set-Cookie` of `name` in `r`, if any.
+fn set_cookie<'a>(r: &'a Resp, name: &str) -> Option<&'a str> {
+    r.headers
+        .get_all("set-cookie")
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+}
+
+#[actix_web::test]
+async fn an_anonymous_form_comes_with_a_nonce_cookie_set_once_and_strictly() {
+    let mut b = browser!(0);
+    let first = b.get("/auth/login/").await;
+    let cookie = set_cookie(&first, "modal2fa_csrf").expect("a nonce cookie");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute}: {cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure") && !cookie.contains("Domain"),
+        "{cookie}"
+    );
+    let nonce = b.jar["modal2fa_csrf"].clone();
+    assert!(nonce.len() >= 43, "at least 256 bits");
+    assert!(
+        !first.body.contains(&nonce),
+        "the page never shows the nonce"
+    );
+    let again = b.get("/auth/login/").await;
+    assert_eq!(
+        set_cookie(&again, "modal2fa_csrf"),
+        None,
+        "kept, not re-sent"
+    );
+    assert_eq!(b.jar["modal2fa_csrf"], nonce);
+    b.jar.insert("modal2fa_csrf".into(), "not-a-nonce".into());
+    let replaced = b.get("/auth/login/").await;
+    assert!(
+        set_cookie(&replaced, "modal2fa_csrf").is_some(),
+        "a malformed one is replaced"
+    );
+    assert_ne!(b.jar["modal2fa_csrf"], "not-a-nonce");
+    assert!(b.mem.sessions.is_empty(), "and nothing is stored");
+
+    let mut secure = browser!(0, None::<SeaOrmStore>, true);
+    let r = secure.get("/auth/login/").await;
+    let cookie = set_cookie(&r, "__Host-modal2fa_csrf").expect("a __Host- nonce cookie");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+}
+
+#[actix_web::test]
+async fn an_anonymous_token_works_only_with_the_nonce_cookie_it_was_minted_for() {
+    let mut b = browser!(0);
+    let token_a = csrf(&b.get("/auth/login/").await.body);
+    let client_a = b.jar.clone();
+    b.jar.clear();
+    b.get("/auth/login/").await;
+    let client_b = b.jar.clone();
+    assert_ne!(client_a["modal2fa_csrf"], client_b["modal2fa_csrf"]);
+    let form = [
+        ("username", "alice"),
+        ("password", PASSWORD),
+        ("next", "/protected"),
+        ("csrf_token", token_a.as_str()),
+    ];
+    b.jar = client_b;
+    let r = b.post("/auth/login/", &form).await;
+    assert_eq!(r.status, 403, "A's token with B's nonce cookie");
+    assert_eq!(
+        r.body,
+        "The form has expired or did not come from this site. Reload the page and try again."
+    );
+    b.jar.clear();
+    let r = b.post("/auth/login/", &form).await;
+    assert_eq!(r.status, 403, "A's token with no nonce cookie");
+    assert!(b.mem.sessions.is_empty());
+    b.jar = client_a;
+    let r = b.post("/auth/login/", &form).await;
+    assert_eq!(
+        r.header("HX-Redirect"),
+        Some("/protected"),
+        "A's token with A's cookie: {}",
+        r.body
+    );
+}
+
+#[actix_web::test]
+async fn an_origin_must_match_the_scheme_as_well_as_the_host_and_port() {
+    let form = |token: &str| {
+        vec![
+            ("username".to_owned(), "nobody".to_owned()),
+            ("password".to_owned(), "wrong".to_owned()),
+            ("csrf_token".to_owned(), token.to_owned()),
+        ]
+    };
+    // No Sec-Fetch-Site (an older browser): the Origin decides.
+    let from = |origin: &str, token: &str| {
+        test::TestRequest::post()
+            .uri("/auth/login/")
+            .insert_header(("Host", "app.example:8080"))
+            .insert_header(("Origin", origin.to_owned()))
+            .set_form(form(token))
+    };
+    let refused = "Please enter a correct username and password";
+    let mut b = browser!(0);
+    let token = csrf(&b.get("/auth/login/").await.body);
+    for origin in [
+        "https://app.example:8080",
+        "http://app.example:8081",
+        "http://evil.example:8080",
+        "null",
+    ] {
+        assert_eq!(b.send(from(origin, &token)).await.status, 403, "{origin}");
+    }
+    let r = b.send(from("http://app.example:8080", &token)).await;
+    assert!(
+        r.status == 200 && r.body.contains(refused),
+        "{}: {}",
+        r.status,
+        r.body
+    );
+    let spoofed =
+        from("https://app.example:8080", &token).insert_header(("X-Forwarded-Proto", "https"));
+    assert_eq!(
+        b.send(spoofed).await.status,
+        403,
+        "X-Forwarded-Proto from a peer that is no trusted proxy is ignored"
+    );
+
+    // Behind a trusted TLS proxy the scheme is the one the proxy forwards.
+    let mut p = browser!(1);
+    let token = csrf(&p.get("/auth/login/").await.body);
+    let https = |origin: &str| from(origin, &token).insert_header(("X-Forwarded-Proto", "https"));
+    let r = p.send(https("https://app.example:8080")).await;
+    assert!(
+        r.status == 200 && r.body.contains(refused),
+        "{}: {}",
+        r.status,
+        r.body
+    );
+    assert_eq!(p.send(https("http://app.example:8080")).await.status, 403);
+    assert_eq!(
+        p.send(from("https://app.example:8080", &token))
+            .await
+            .status,
+        403,
+        "no forwarded scheme: the connection's, http"
+    );
 }
 
 /// A migrated SQLite file and its path, to remove afterwards.
@@ -487,7 +642,7 @@ async fn a_post_without_a_csrf_token_or_from_another_site_is_refused() {
         )
         .await;
     assert_eq!(forged.status, 403);
-    assert!(b.jar.is_empty());
+    assert!(!b.jar.contains_key("modal2fa_session"), "no session");
 }
 
 #[actix_web::test]
@@ -537,7 +692,10 @@ async fn a_wrong_password_re_renders_the_modal_and_a_locked_user_is_refused_even
         r.body
             .contains("Please enter a correct username and password.")
     );
-    assert!(b.jar.is_empty(), "a failed login creates no session");
+    assert!(
+        !b.jar.contains_key("modal2fa_session"),
+        "a failed login creates no session"
+    );
     for i in 0..9 {
         b.peer = format!("198.51.100.{i}:4000").parse().unwrap();
         b.login("wrong password").await;

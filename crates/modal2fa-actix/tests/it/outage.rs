@@ -187,7 +187,7 @@ async fn an_unreachable_store_answers_503_with_retry_after_and_service_resumes_w
     )
     .await;
     let peer = "203.0.113.9:4000".parse().unwrap();
-    let page = test::call_and_read_body(
+    let page = test::call_service(
         &app,
         test::TestRequest::get()
             .uri("/auth/login/")
@@ -195,6 +195,14 @@ async fn an_unreachable_store_answers_503_with_retry_after_and_service_resumes_w
             .to_request(),
     )
     .await;
+    // The anonymous token is bound to the nonce cookie that came with it.
+    let nonce = page
+        .response()
+        .cookies()
+        .find(|c| c.name() == "modal2fa_csrf")
+        .map(|c| format!("modal2fa_csrf={}", c.value()))
+        .expect("a CSRF nonce cookie");
+    let page = test::read_body(page).await;
     let token = between(
         std::str::from_utf8(&page).unwrap(),
         "name=\"csrf_token\" value=\"",
@@ -214,10 +222,11 @@ async fn an_unreachable_store_answers_503_with_retry_after_and_service_resumes_w
         if htmx {
             req = req.insert_header(("HX-Request", "true"));
         }
-        if let Some(c) = cookie {
-            req = req.insert_header(("Cookie", c.to_owned()));
-        }
-        req.to_request()
+        let cookies = match cookie {
+            Some(c) => format!("{nonce}; {c}"),
+            None => nonce.clone(),
+        };
+        req.insert_header(("Cookie", cookies)).to_request()
     };
     // A failure counted and a session signed in before the outage.
     test::call_service(&app, login("wrong", None, true)).await;

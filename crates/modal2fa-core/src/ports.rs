@@ -207,6 +207,8 @@ pub struct Rotation<'a> {
     pub new_hash: Vec<u8>,
     /// The device must have been used after this instant (else it has expired).
     pub used_after: OffsetDateTime,
+    /// The device must have been trusted after this instant (its absolute lifetime).
+    pub created_after: OffsetDateTime,
     /// Now: the use recorded.
     pub at: OffsetDateTime,
     /// Where from.
@@ -219,7 +221,8 @@ pub struct Rotation<'a> {
 ///
 /// Contract: `rotate` replaces the key hash with `new_hash` (keeping the replaced hash as
 /// `previous_key_hash`) and records the use, only if the device exists, belongs to
-/// `user`, was last used after `used_after` and its stored hash equals `expected_hash` —
+/// `user`, was last used after `used_after`, was created after `created_after` and its
+/// stored hash equals `expected_hash` —
 /// atomically, so of concurrent rotations from one value exactly one succeeds; one
 /// statement for the common case of a current key. `list` is ordered by last use, most
 /// recent first.

@@ -45,6 +45,9 @@ pub struct Settings {
     pub link_lifetime: Duration,
     /// A trusted device unused this long stops working (default 90 days).
     pub trusted_device_lifetime: Duration,
+    /// A trusted device stops working this long after it was trusted, however often it is
+    /// used (default 365 days): the owner proves the second factor again.
+    pub trusted_device_max_age: Duration,
     /// Hash for new passwords.
     pub password_hashing: PasswordHashing,
     /// Recovery codes generated per set (default 10).
@@ -64,6 +67,7 @@ impl Default for Settings {
             session: SessionSettings::default(),
             link_lifetime: Duration::days(3),
             trusted_device_lifetime: Duration::days(90),
+            trusted_device_max_age: Duration::days(365),
             password_hashing: PasswordHashing::default(),
             recovery_code_count: 10,
             microsoft_tenant_id: None,

@@ -87,6 +87,8 @@ pub struct Config {
     pub reset_link_days: Bounded<1, 30>,
     /// A trusted device unused this long stops working (at most 400 days).
     pub trusted_device_days: Bounded<1, 400>,
+    /// Days after which a trusted device stops working however often it is used.
+    pub trusted_device_max_age_days: Bounded<1, 3650>,
     /// `[password_hashing]`: the hash for new passwords.
     #[serde(deserialize_with = "password_hashing")]
     pub password_hashing: PasswordHashing,
@@ -107,6 +109,8 @@ pub struct LockoutConfig {
     pub user_failed_attempts: Bounded<1, { u32::MAX }>,
     /// Failures before an address is locked.
     pub ip_failed_attempts: Bounded<1, { u32::MAX }>,
+    /// Wrong second-factor codes before an account's second factor is locked.
+    pub factor_failed_attempts: Bounded<1, 100>,
     /// The first lock's length (at most a day).
     pub lockout_seconds: Bounded<1, 86_400>,
     /// The longest lock (at most 30 days).
@@ -140,6 +144,7 @@ impl Default for Config {
             pending_login_minutes: Bounded::new(5),
             reset_link_days: Bounded::new(3),
             trusted_device_days: Bounded::new(90),
+            trusted_device_max_age_days: Bounded::new(365),
             password_hashing: PasswordHashing::default(),
             allow_weak_password_hashing: false,
             lockout: LockoutConfig::default(),
@@ -152,6 +157,7 @@ impl Default for LockoutConfig {
     fn default() -> Self {
         Self {
             user_failed_attempts: Bounded::new(10),
+            factor_failed_attempts: Bounded::new(5),
             ip_failed_attempts: Bounded::new(20),
             lockout_seconds: Bounded::new(30),
             max_lockout_seconds: Bounded::new(86_400),
@@ -527,6 +533,7 @@ impl Config {
             lockout: LockoutSettings {
                 user_failed_attempts: lockout.user_failed_attempts.get(),
                 ip_failed_attempts: lockout.ip_failed_attempts.get(),
+                factor_failed_attempts: lockout.factor_failed_attempts.get(),
                 lockout_seconds: lockout.lockout_seconds.get(),
                 max_lockout_seconds: lockout.max_lockout_seconds.get(),
                 excluded: lockout.excluded_ips.clone(),
@@ -547,6 +554,7 @@ impl Config {
             },
             link_lifetime: days(self.reset_link_days.get()),
             trusted_device_lifetime: days(self.trusted_device_days.get()),
+            trusted_device_max_age: days(self.trusted_device_max_age_days.get()),
             password_hashing: self.password_hashing,
             ..Settings::default()
         }

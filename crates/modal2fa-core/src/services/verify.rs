@@ -117,6 +117,7 @@ impl Context {
                 expected_hash: &presented,
                 new_hash: next.key_hash(),
                 used_after: now - self.settings.trusted_device_lifetime,
+                created_after: now - self.settings.trusted_device_max_age,
                 at: now,
                 ip: Some(ctx.ip),
                 user_agent: &ctx.user_agent,
@@ -135,7 +136,9 @@ impl Context {
             // Another account's device on a shared browser: leave its cookie alone.
             return Ok((TrustedDeviceVerdict::Rejected, CookieUpdate::Keep));
         }
-        if now - device.last_used_at > self.settings.trusted_device_lifetime {
+        if now - device.last_used_at > self.settings.trusted_device_lifetime
+            || now - device.created_at > self.settings.trusted_device_max_age
+        {
             self.ports
                 .trusted_devices
                 .delete(user.id, &device.id)
@@ -145,22 +148,26 @@ impl Context {
         match token.matches(&device) {
             // Current now but not when rotating: another request rotated it in between.
             TrustedTokenMatch::Current => Ok((TrustedDeviceVerdict::Rejected, CookieUpdate::Clear)),
-            TrustedTokenMatch::Superseded => {
+            // Any other key of this user's device — the one replaced last or one generations
+            // older — means the cookie was copied: a thief who signed in twice pushes the
+            // owner's copy two generations back. The device goes, with every session of the
+            // user (those it opened among them), and the owner is told by the machine.
+            TrustedTokenMatch::Superseded | TrustedTokenMatch::Unknown => {
                 self.ports
                     .trusted_devices
                     .delete(user.id, &device.id)
                     .await?;
+                let ended = self.ports.sessions.delete_for_user(user.id).await?;
                 self.audit(
                     AuditKind::TrustedDeviceRemoved,
                     Some(user.id),
                     None,
                     ctx,
-                    Some("superseded cookie".into()),
+                    Some(format!("copied cookie; {ended} session(s) ended")),
                 )
                 .await;
                 Ok((TrustedDeviceVerdict::Superseded, CookieUpdate::Clear))
             }
-            TrustedTokenMatch::Unknown => Ok((TrustedDeviceVerdict::Rejected, CookieUpdate::Clear)),
         }
     }
 }

@@ -225,3 +225,85 @@ async fn trusting_a_browser_that_holds_this_user_s_device_cookie_renews_that_dev
     );
     assert_eq!(w.notified(SecurityEventKind::TrustedDeviceAdded), 2);
 }
+
+#[tokio::test]
+async fn a_copy_two_generations_old_revokes_the_device_ends_sessions_and_alerts_the_owner() {
+    let w = world();
+    let (_, secret) = w.enrolled("alice").await;
+    let r = w.sign_in_2fa("alice", &secret).await;
+    let owners = w
+        .auth
+        .trusted_devices
+        .trust_this_device(&r.state, "Laptop", None, &ctx())
+        .await
+        .unwrap()
+        .cookie;
+    // A thief with a copy signs in twice: the owner's copy is two generations back.
+    let mut thiefs = owners.clone();
+    for _ in 0..2 {
+        let r = w
+            .password(&LoginState::Anonymous, "alice", PASSWORD, Some(&thiefs))
+            .await;
+        let CookieUpdate::Set(next) = r.trusted_device_cookie else {
+            panic!("{r:?}")
+        };
+        thiefs = next;
+        w.auth.sessions.create(&r.state, &ctx()).await.unwrap();
+    }
+    assert!(w.mem.sessions.list_active_count() >= 2);
+    let r = w
+        .password(&LoginState::Anonymous, "alice", PASSWORD, Some(&owners))
+        .await;
+    assert_eq!(r.outcome, Outcome::SecondFactorRequired { setup: false });
+    assert_eq!(r.trusted_device_cookie, CookieUpdate::Clear);
+    assert_eq!(w.notified(SecurityEventKind::TrustedDeviceCookieReused), 1);
+    assert_eq!(
+        w.mem.sessions.list_active_count(),
+        0,
+        "the thief's sessions ended"
+    );
+    let thief = w
+        .password(&LoginState::Anonymous, "alice", PASSWORD, Some(&thiefs))
+        .await;
+    assert_eq!(
+        thief.outcome,
+        Outcome::SecondFactorRequired { setup: false },
+        "the device is revoked for the thief too"
+    );
+}
+
+#[tokio::test]
+async fn a_trusted_device_used_every_day_still_ends_at_its_absolute_lifetime() {
+    let w = world();
+    let (_, secret) = w.enrolled("alice").await;
+    let r = w.sign_in_2fa("alice", &secret).await;
+    let mut cookie = w
+        .auth
+        .trusted_devices
+        .trust_this_device(&r.state, "Laptop", None, &ctx())
+        .await
+        .unwrap()
+        .cookie;
+    for _ in 0..364 {
+        w.mem.clock.advance(time::Duration::days(1));
+        let r = w
+            .password(&LoginState::Anonymous, "alice", PASSWORD, Some(&cookie))
+            .await;
+        assert_eq!(
+            r.outcome,
+            Outcome::SignedIn {
+                method: AuthMethod::Cookie
+            }
+        );
+        let CookieUpdate::Set(next) = r.trusted_device_cookie else {
+            panic!("{r:?}")
+        };
+        cookie = next;
+    }
+    w.mem.clock.advance(time::Duration::days(2));
+    let r = w
+        .password(&LoginState::Anonymous, "alice", PASSWORD, Some(&cookie))
+        .await;
+    assert_eq!(r.outcome, Outcome::SecondFactorRequired { setup: false });
+    assert_eq!(r.trusted_device_cookie, CookieUpdate::Clear);
+}

@@ -73,6 +73,7 @@ impl TrustedDeviceStore for SeaOrmStore {
             expected_hash,
             new_hash,
             used_after,
+            created_after,
             at,
             ip,
             user_agent,
@@ -101,6 +102,7 @@ impl TrustedDeviceStore for SeaOrmStore {
             .filter(trusted_devices::Column::Id.eq(id))
             .filter(trusted_devices::Column::UserId.eq(user.0))
             .filter(trusted_devices::Column::LastUsedAt.gt(to_micros(used_after)))
+            .filter(trusted_devices::Column::CreatedAt.gt(to_micros(created_after)))
             .filter(trusted_devices::Column::KeyHash.eq(hex(expected_hash)))
             .exec(&self.db)
             .await

@@ -212,6 +212,7 @@ async fn fifty_concurrent_rotations_of_one_trusted_device_through_two_pools_give
                             expected_hash: &[7; 32],
                             new_hash: vec![i + 8; 32],
                             used_after: NOW - time::Duration::days(1),
+                            created_after: NOW - time::Duration::days(365),
                             at: NOW,
                             ip: None,
                             user_agent: "",

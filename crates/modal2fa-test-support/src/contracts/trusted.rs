@@ -37,6 +37,7 @@ fn rot<'a>(
         expected_hash,
         new_hash,
         used_after: NOW - Duration::days(1),
+        created_after: NOW - Duration::days(365),
         at: NOW,
         ip,
         user_agent,
@@ -65,6 +66,10 @@ where
             case!(
                 "of 50 concurrent rotations from one value exactly one succeeds",
                 concurrent_rotation
+            ),
+            case!(
+                "a device trusted before the absolute lifetime began is not rotated",
+                absolute_lifetime
             ),
             case!("deletion is limited to the owner", deletion_by_owner),
         ],
@@ -168,6 +173,20 @@ async fn concurrent_rotation(s: S) -> Result<(), String> {
         }
     }
     ensure!(wins == 1, "{wins} of 50 concurrent rotations succeeded");
+    Ok(())
+}
+
+async fn absolute_lifetime(s: S) -> Result<(), String> {
+    let mut old = device("old", 1, 1);
+    old.created_at = NOW - Duration::days(400);
+    let key = old.key_hash.clone();
+    s.insert(old).await.map_err(e)?;
+    let mut r = rot("old", &key, vec![9; 32], None, "");
+    r.created_after = NOW - Duration::days(365);
+    ensure!(
+        !s.rotate(r).await.map_err(e)?,
+        "a device trusted 400 days ago was rotated under a 365-day lifetime"
+    );
     Ok(())
 }
 

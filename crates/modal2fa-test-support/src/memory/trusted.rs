@@ -45,6 +45,7 @@ impl TrustedDeviceStore for MemoryTrustedDevices {
             d.id == r.id
                 && d.user_id == r.user
                 && d.last_used_at > r.used_after
+                && d.created_at > r.created_after
                 && d.key_hash == r.expected_hash
         }) {
             Some(d) => {

@@ -2,11 +2,15 @@
 //! history lives in its own table, `modal2fa_migrations`, so a host application's SeaORM
 //! migrations never collide with ours. Times are `BIGINT` microseconds since the Unix
 //! epoch (UTC), which compare and sort the same on SQLite, PostgreSQL and MySQL/MariaDB.
+//! Text compares as bytes on all three: on MySQL/MariaDB the tables have a binary
+//! collation (`m20261201_000001_binary_collations`), as PostgreSQL and SQLite compare
+//! by default.
 
 pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_tables;
 mod m20261128_000002_sessions_listing_index;
+mod m20261201_000001_binary_collations;
 
 /// The name of modal2fa's migration-history table.
 pub const MIGRATION_TABLE: &str = "modal2fa_migrations";
@@ -32,6 +36,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_create_tables::Migration),
             Box::new(m20261128_000002_sessions_listing_index::Migration),
+            Box::new(m20261201_000001_binary_collations::Migration),
         ]
     }
 

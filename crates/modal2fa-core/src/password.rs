@@ -8,7 +8,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use data_encoding::BASE64;
 use sha2::Sha256;
 
-use crate::model::{ParseError, Problem, User};
+use crate::model::{ParseError, Problem, User, canonical_form};
 use crate::ports::SecretGenerator;
 use crate::secret::{SecretString, constant_time_eq};
 
@@ -229,11 +229,9 @@ pub fn validate_new_password(
         return Err(ParseError::new("password", Problem::RepeatsOneCharacter));
     }
     if let Some(u) = user {
-        let lower = p.to_lowercase();
-        if lower == u.username.canonical()
-            || u.email
-                .as_ref()
-                .is_some_and(|e| e.as_str().to_lowercase() == lower)
+        let canonical = canonical_form(p);
+        if canonical == u.username.canonical()
+            || u.email.as_ref().is_some_and(|e| e.canonical() == canonical)
         {
             return Err(ParseError::new("password", Problem::SameAsIdentity));
         }

@@ -59,3 +59,112 @@ fn auth_methods_round_trip_through_their_names() {
     }
     assert!("sms".parse::<AuthMethod>().is_err());
 }
+
+#[test]
+fn spellings_of_one_name_that_differ_in_case_or_width_share_one_canonical_form_and_one_lockout_key()
+{
+    use crate::lockout::LockoutKey;
+    for spelling in [
+        "alice",
+        "ALICE",
+        "Alice",
+        "aLiCe",
+        "ａｌｉｃｅ",    // fullwidth
+        "ＡＬＩＣＥ",    // fullwidth capitals
+        "ａLiｃe",       // mixed widths
+        "\u{1d41a}lice", // MATHEMATICAL BOLD SMALL A
+    ] {
+        let name = Username::parse(spelling).unwrap();
+        assert_eq!(name.canonical(), "alice", "{spelling}");
+        assert_eq!(
+            LockoutKey::user(&name),
+            LockoutKey::User("alice".into()),
+            "{spelling}"
+        );
+        assert_eq!(name.as_str(), spelling, "the name is kept as typed");
+    }
+    // Compatibility characters fold to their plain letters: the Kelvin sign, the long s,
+    // the "fi" ligature.
+    assert_eq!(Username::parse("\u{212a}im").unwrap().canonical(), "kim");
+    assert_eq!(Username::parse("\u{17f}am").unwrap().canonical(), "sam");
+    assert_eq!(Username::parse("\u{fb01}ona").unwrap().canonical(), "fiona");
+}
+
+#[test]
+fn accents_are_not_folded_so_an_accented_name_has_its_own_canonical_form_and_lockout_key() {
+    use crate::lockout::LockoutKey;
+    let plain = Username::parse("alice").unwrap();
+    for spelling in [
+        "alíce", // precomposed í (U+00ED)
+        "ALÍCE",
+        "ａｌíｃｅ",
+        "ａｌÍｃｅ",
+    ] {
+        let accented = Username::parse(spelling).unwrap();
+        assert_eq!(accented.canonical(), "al\u{ed}ce", "{spelling}");
+        assert_ne!(accented.canonical(), plain.canonical(), "{spelling}");
+        assert_eq!(
+            LockoutKey::user(&accented),
+            LockoutKey::User("al\u{ed}ce".into()),
+            "{spelling}"
+        );
+        assert_ne!(LockoutKey::user(&accented), LockoutKey::user(&plain));
+    }
+    // A decomposed accent (i and U+0301 COMBINING ACUTE ACCENT) is not a letter or a digit:
+    // such a name is refused before it is compared.
+    assert_eq!(
+        Username::parse("ali\u{301}ce").unwrap_err().problem,
+        Problem::UsernameCharacters
+    );
+}
+
+#[test]
+fn a_canonical_form_is_its_own_canonical_form() {
+    for s in [
+        "alice",
+        "ALÍCE",
+        "ａｌｉｃｅ",
+        "\u{130}stanbul", // İ lower-cases to i + COMBINING DOT ABOVE
+        "STRASSE",
+        "straße",
+        "ΟΔΥΣΣΕΥΣ",
+        "\u{fdfa}",
+    ] {
+        let once = Username::parse(s).unwrap().canonical();
+        assert_eq!(canonical_form(&once), once, "{s}");
+    }
+}
+
+#[test]
+fn a_username_whose_canonical_form_is_longer_than_150_characters_is_refused() {
+    // U+FDFA (one letter) expands to 18 characters under NFKC.
+    assert!(Username::parse(&"\u{fdfa}".repeat(8)).is_ok());
+    assert_eq!(
+        Username::parse(&"\u{fdfa}".repeat(9)).unwrap_err().problem,
+        Problem::TooLong {
+            max: Username::MAX_LEN
+        }
+    );
+}
+
+#[test]
+fn email_addresses_are_compared_in_the_same_canonical_form() {
+    for spelling in [
+        "alice@example.com",
+        "ALICE@EXAMPLE.COM",
+        "Alice@Example.com",
+        "ａｌｉｃｅ@example.com",
+    ] {
+        let email = Email::parse(spelling).unwrap();
+        assert_eq!(email.canonical(), "alice@example.com", "{spelling}");
+    }
+    assert_eq!(
+        Email::parse("Alíce@example.com").unwrap().canonical(),
+        "alíce@example.com"
+    );
+    // The address is kept as typed, but for its lower-cased domain.
+    assert_eq!(
+        Email::parse("ＡLICE@Example.com").unwrap().as_str(),
+        "ＡLICE@example.com"
+    );
+}

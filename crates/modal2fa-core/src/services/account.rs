@@ -62,7 +62,7 @@ impl AccountService {
         let password_hash = match &account.password {
             Some(p) => {
                 validate_new_password(p, None)?;
-                if p.expose().to_lowercase() == username.canonical() {
+                if crate::model::canonical_form(p.expose()) == username.canonical() {
                     return Err(crate::model::ParseError::new(
                         "password",
                         crate::model::Problem::SameAsIdentity,
@@ -176,7 +176,7 @@ impl AccountService {
     ) -> ServiceResult<()> {
         let c = &self.0;
         let email = Email::parse(email)?;
-        let addr_key = LockoutKey::User(format!("reset:{}", email.as_str().to_lowercase()));
+        let addr_key = LockoutKey::User(format!("reset:{}", email.canonical()));
         let ip_key = c.ip_key(ctx.ip);
         let keys: Vec<&LockoutKey> = std::iter::once(&addr_key).chain(ip_key.iter()).collect();
         let view = c.lock_check(&keys).await?;

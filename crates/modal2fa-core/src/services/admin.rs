@@ -8,7 +8,7 @@ use crate::error::{Forbidden, ServiceError, ServiceResult};
 use crate::lockout::{LockoutEntry, LockoutKey};
 use crate::machine::LoginState;
 use crate::model::{
-    AuditKind, Page, RequestContext, SecurityEventKind, SessionRecord, User, UserId,
+    AuditKind, Page, RequestContext, SecurityEventKind, SessionRecord, User, UserId, canonical_form,
 };
 
 /// A row of the user admin table.
@@ -195,7 +195,8 @@ impl AdminService {
             Some(t) => {
                 let key = match t.parse::<IpAddr>() {
                     Ok(ip) => LockoutKey::ip(ip),
-                    Err(_) => LockoutKey::User(t.to_lowercase()),
+                    // The key sign-ins count on: the name's canonical form.
+                    Err(_) => LockoutKey::User(canonical_form(t)),
                 };
                 Ok(u64::from(c.ports.lockout.clear(&key).await?))
             }

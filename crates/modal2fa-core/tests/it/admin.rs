@@ -2,7 +2,7 @@
 
 use modal2fa_core::ServiceError;
 use modal2fa_core::lockout::LockoutKey;
-use modal2fa_core::machine::{LoginState, Outcome};
+use modal2fa_core::machine::{LoginState, Outcome, Refusal};
 use modal2fa_core::model::{AuditKind, AuthMethod, Page, SecurityEventKind, UserId};
 use modal2fa_core::services::InviteRequest;
 use time::Duration;
@@ -170,4 +170,49 @@ async fn clear_failed_logins_removes_a_key_or_only_stale_rows() {
         .await;
     w.mem.clock.advance(Duration::days(2));
     assert_eq!(w.auth.admin.clear_failed_logins(None).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn clearing_failed_logins_by_any_spelling_of_a_name_clears_the_key_its_sign_ins_counted_on() {
+    let w = world();
+    w.user("alice").await;
+    for _ in 0..10 {
+        w.password(&LoginState::Anonymous, "ａｌｉｃｅ", "wrong wrong", None)
+            .await;
+    }
+    let r = w
+        .password(&LoginState::Anonymous, "alice", PASSWORD, None)
+        .await;
+    assert!(
+        matches!(r.outcome, Outcome::Refused(Refusal::Locked { .. })),
+        "the fullwidth guesses locked alice: {:?}",
+        r.outcome
+    );
+    assert_eq!(
+        w.auth
+            .admin
+            .clear_failed_logins(Some("alíce"))
+            .await
+            .unwrap(),
+        0,
+        "an accented name is another key"
+    );
+    assert_eq!(
+        w.auth
+            .admin
+            .clear_failed_logins(Some("ＡＬＩＣＥ"))
+            .await
+            .unwrap(),
+        1,
+        "the fullwidth capitals are alice's key"
+    );
+    let r = w
+        .password(&LoginState::Anonymous, "alice", PASSWORD, None)
+        .await;
+    assert_eq!(
+        r.outcome,
+        Outcome::SignedIn {
+            method: AuthMethod::Password
+        }
+    );
 }

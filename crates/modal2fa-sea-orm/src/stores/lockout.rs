@@ -1,4 +1,7 @@
 //! [`LockoutStore`] over `modal2fa_lockout`: compare-and-set on the `version` column.
+//!
+//! Keys are compared as bytes (on MySQL/MariaDB by the binary collation of
+//! `m20261201_000001_binary_collations`): `user:alíce` and `user:alice` are two rows.
 
 use async_trait::async_trait;
 use modal2fa_core::lockout::{self, LockoutEntry, LockoutKey, LockoutRule};
@@ -112,10 +115,13 @@ impl SeaOrmStore {
 #[async_trait]
 impl LockoutStore for SeaOrmStore {
     async fn get(&self, key: &LockoutKey) -> PortResult<Option<LockoutEntry>> {
-        lockout_rows::Entity::find_by_id(key.as_storage_string())
+        let id = key.as_storage_string();
+        lockout_rows::Entity::find_by_id(id.as_str())
             .one(&self.db)
             .await
             .map_err(map_err)?
+            // The collation already compares bytes; this also holds where it would not.
+            .filter(|m| m.key == id)
             .map(entry_from)
             .transpose()
     }
@@ -124,12 +130,14 @@ impl LockoutStore for SeaOrmStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
+        let ids: Vec<String> = keys.iter().map(|k| k.as_storage_string()).collect();
         lockout_rows::Entity::find()
-            .filter(lockout_rows::Column::Key.is_in(keys.iter().map(|k| k.as_storage_string())))
+            .filter(lockout_rows::Column::Key.is_in(ids.iter().map(String::as_str)))
             .all(&self.db)
             .await
             .map_err(map_err)?
             .into_iter()
+            .filter(|m| ids.contains(&m.key))
             .map(entry_from)
             .collect()
     }

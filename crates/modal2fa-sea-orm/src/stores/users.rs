@@ -1,4 +1,11 @@
 //! [`UserStore`] over `modal2fa_users`.
+//!
+//! Users are looked up by `username_canonical` and `email_canonical`, which hold
+//! [`Username::canonical`] and [`Email::canonical`] (NFKC, lower case); the unique index on
+//! `username_canonical` makes a second spelling of a taken name a conflict. The columns
+//! are compared as bytes on every backend: PostgreSQL and SQLite compare text that way,
+//! and on MySQL/MariaDB the migration `m20261201_000001_binary_collations` gives them a
+//! binary collation (their default collations would let `alíce` find `alice`).
 
 use async_trait::async_trait;
 use modal2fa_core::model::*;
@@ -48,23 +55,28 @@ impl UserStore for SeaOrmStore {
     }
 
     async fn find_by_username(&self, username: &Username) -> PortResult<Option<User>> {
+        let key = username.canonical();
         users::Entity::find()
-            .filter(users::Column::UsernameCanonical.eq(username.canonical()))
+            .filter(users::Column::UsernameCanonical.eq(key.as_str()))
             .one(&self.db)
             .await
             .map_err(map_err)?
+            // The collation already compares bytes; this also holds where it would not.
+            .filter(|m| m.username_canonical == key)
             .map(user_from)
             .transpose()
     }
 
     async fn find_by_email(&self, email: &Email) -> PortResult<Vec<User>> {
+        let key = email.canonical();
         users::Entity::find()
-            .filter(users::Column::EmailCanonical.eq(email.as_str().to_lowercase()))
+            .filter(users::Column::EmailCanonical.eq(key.as_str()))
             .order_by_asc(users::Column::Id)
             .all(&self.db)
             .await
             .map_err(map_err)?
             .into_iter()
+            .filter(|m| m.email_canonical.as_deref() == Some(key.as_str()))
             .map(user_from)
             .collect()
     }
@@ -74,7 +86,7 @@ impl UserStore for SeaOrmStore {
             id: NotSet,
             username: Set(u.username.to_string()),
             username_canonical: Set(u.username.canonical()),
-            email_canonical: Set(u.email.as_ref().map(|e| e.as_str().to_lowercase())),
+            email_canonical: Set(u.email.as_ref().map(Email::canonical)),
             email: Set(u.email.map(String::from)),
             first_name: Set(u.first_name),
             last_name: Set(u.last_name),
@@ -105,7 +117,7 @@ impl UserStore for SeaOrmStore {
             )
             .col_expr(
                 users::Column::EmailCanonical,
-                Expr::value(u.email.as_ref().map(|e| e.as_str().to_lowercase())),
+                Expr::value(u.email.as_ref().map(Email::canonical)),
             )
             .col_expr(users::Column::FirstName, Expr::value(u.first_name.clone()))
             .col_expr(users::Column::LastName, Expr::value(u.last_name.clone()))

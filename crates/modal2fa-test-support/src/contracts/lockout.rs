@@ -50,6 +50,10 @@ where
             ),
             case!("clearing removes the entry and lifts the lock", clear_lifts),
             case!(
+                "keys compare exactly: a key in another case or with an accent is another counter",
+                keys_compare_exactly
+            ),
+            case!(
                 "50 concurrent failures from stale and absent reads count exactly 50 and lock once",
                 concurrent_failures
             ),
@@ -61,6 +65,46 @@ where
         ],
     )
     .await;
+}
+
+async fn keys_compare_exactly(s: S) -> Result<(), String> {
+    let settings = LockoutSettings::default();
+    let alice = user("alice");
+    let rule = settings.rule_for(&alice);
+    let first = s.record_failure(&alice, None, NOW, rule).await.map_err(e)?;
+    s.record_failure(&alice, Some(&first), NOW, rule)
+        .await
+        .map_err(e)?;
+    let others = [user("alíce"), user("ALICE"), user("ali\u{301}ce")];
+    for other in &others {
+        ensure!(
+            s.get(other).await.map_err(e)?.is_none(),
+            "{other:?} read alice's counter"
+        );
+    }
+    let many = s
+        .get_many(&others.iter().collect::<Vec<_>>())
+        .await
+        .map_err(e)?;
+    ensure!(many.is_empty(), "get_many read {many:?}");
+    for other in &others {
+        let counted = s.record_failure(other, None, NOW, rule).await.map_err(e)?;
+        ensure!(
+            counted.failures == 1 && counted.key == *other,
+            "{other:?} counted on another row: {counted:?}"
+        );
+    }
+    let back = s
+        .get(&alice)
+        .await
+        .map_err(e)?
+        .ok_or("alice's counter is gone")?;
+    ensure!(back.failures == 2, "alice's counter changed: {back:?}");
+    ensure!(
+        s.clear(&others[0]).await.map_err(e)? && s.get(&alice).await.map_err(e)?.is_some(),
+        "clearing alíce touched alice"
+    );
+    Ok(())
 }
 
 async fn accumulate_and_lock(s: S) -> Result<(), String> {

@@ -38,6 +38,14 @@ where
             ),
             case!("username lookups ignore case", lookups_ignore_case),
             case!(
+                "a lookup by a username in another case or width finds the user, by an accented one does not",
+                lookups_compare_canonical_forms
+            ),
+            case!(
+                "a new username that differs only in case or width is a conflict, one that differs in an accent is not",
+                canonical_duplicates_conflict
+            ),
+            case!(
                 "a duplicate username in another case is a conflict",
                 duplicate_is_conflict
             ),
@@ -100,6 +108,71 @@ async fn lookups_ignore_case(s: S) -> Result<(), String> {
         "case-insensitive email lookup failed: {by_mail:?}"
     );
     Ok(())
+}
+
+async fn lookups_compare_canonical_forms(s: S) -> Result<(), String> {
+    let a = s.create(new_user("alice")).await.map_err(e)?;
+    let find = |name: &'static str| {
+        let s = s.clone();
+        async move {
+            s.find_by_username(&Username::parse(name).unwrap())
+                .await
+                .map_err(e)
+                .map(|u| u.map(|u| u.id))
+        }
+    };
+    for same in ["ALICE", "Alice", "ａｌｉｃｅ", "ＡＬＩＣＥ"] {
+        ensure!(find(same).await? == Some(a.id), "{same} did not find alice");
+    }
+    for other in ["alíce", "ALÍCE", "alicé", "äliçe"] {
+        ensure!(find(other).await?.is_none(), "{other} found alice");
+    }
+    let by_mail = |addr: &'static str| {
+        let s = s.clone();
+        async move {
+            s.find_by_email(&Email::parse(addr).unwrap())
+                .await
+                .map_err(e)
+                .map(|us| us.iter().map(|u| u.id).collect::<Vec<_>>())
+        }
+    };
+    ensure!(
+        by_mail("ａｌｉｃｅ@example.com").await? == vec![a.id],
+        "a fullwidth address did not find alice"
+    );
+    ensure!(
+        by_mail("alíce@example.com").await?.is_empty(),
+        "an accented address found alice"
+    );
+    Ok(())
+}
+
+async fn canonical_duplicates_conflict(s: S) -> Result<(), String> {
+    s.create(new_user("alice")).await.map_err(e)?;
+    for same in ["ａｌｉｃｅ", "ＡＬＩＣＥ", "Ａlice"] {
+        match s.create(new_user(same)).await {
+            Err(PortError::Conflict(ConflictKind::Username)) => {}
+            other => return Err(format!("{same}: expected a conflict, got {other:?}")),
+        }
+    }
+    let accented = s.create(new_user("alíce")).await.map_err(e)?;
+    match s.create(new_user("ＡＬÍＣＥ")).await {
+        Err(PortError::Conflict(ConflictKind::Username)) => {}
+        other => {
+            return Err(format!(
+                "ＡＬÍＣＥ beside {accented:?}: expected a conflict, got {other:?}"
+            ));
+        }
+    }
+    // Renaming another user to a spelling of alice is a conflict too.
+    let mut bob = s.create(new_user("bob")).await.map_err(e)?;
+    bob.username = Username::parse("ＡＬＩＣＥ").unwrap();
+    match s.update(&bob).await {
+        Err(PortError::Conflict(ConflictKind::Username)) => Ok(()),
+        other => Err(format!(
+            "renaming bob to ＡＬＩＣＥ: expected a conflict, got {other:?}"
+        )),
+    }
 }
 
 async fn duplicate_is_conflict(s: S) -> Result<(), String> {

@@ -1,4 +1,6 @@
-//! Users in memory.
+//! Users in memory. Usernames and email addresses are compared in their canonical forms
+//! ([`Username::canonical`], [`Email::canonical`]), exactly as strings: `ALICE` finds
+//! `alice`, `alíce` does not.
 
 use std::sync::Mutex;
 
@@ -37,18 +39,14 @@ impl UserStore for MemoryUsers {
             .cloned())
     }
     async fn find_by_email(&self, email: &Email) -> PortResult<Vec<User>> {
-        let key = email.as_str().to_lowercase();
+        let key = email.canonical();
         Ok(self
             .0
             .lock()
             .unwrap()
             .1
             .iter()
-            .filter(|u| {
-                u.email
-                    .as_ref()
-                    .is_some_and(|e| e.as_str().to_lowercase() == key)
-            })
+            .filter(|u| u.email.as_ref().is_some_and(|e| e.canonical() == key))
             .cloned()
             .collect())
     }

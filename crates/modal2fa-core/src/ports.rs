@@ -92,7 +92,8 @@ pub trait SecretGenerator: Send + Sync {
 /// Accounts.
 ///
 /// Contract: usernames are unique case-insensitively ([`PortError::Conflict`] on create);
-/// lookups by username and email are case-insensitive; `update` of a missing id is
+/// lookups by username and email compare the canonical forms (NFKC and case fold, see
+/// [`crate::model::canonical_form`]) byte for byte, never by a looser collation; `update` of a missing id is
 /// [`PortError::NotFound`]; ids are assigned by the store and never reused.
 /// `replace_password` sets the hash (and `password_changed_at`) only if the stored hash
 /// is still `expected` — atomically, so of concurrent uses of one reset link exactly one
@@ -101,9 +102,9 @@ pub trait SecretGenerator: Send + Sync {
 pub trait UserStore: Send + Sync {
     /// The user with this id.
     async fn find_by_id(&self, id: UserId) -> PortResult<Option<User>>;
-    /// The user with this username, ignoring case.
+    /// The user with this username, by its canonical form.
     async fn find_by_username(&self, username: &Username) -> PortResult<Option<User>>;
-    /// The users with this email, ignoring case, oldest first.
+    /// The users with this email, by its canonical form, oldest first.
     async fn find_by_email(&self, email: &Email) -> PortResult<Vec<User>>;
     /// Creates a user and returns it with its id.
     async fn create(&self, user: NewUser) -> PortResult<User>;
@@ -154,6 +155,8 @@ pub trait FactorStore: Send + Sync {
     async fn advance_totp_step(&self, device: i64, step: i64) -> PortResult<bool>;
     /// Deletes every TOTP device of the user; returns how many.
     async fn delete_totp(&self, user: UserId) -> PortResult<u64>;
+    /// Deletes unconfirmed TOTP devices created before `before`; returns how many.
+    async fn purge_unconfirmed_totp(&self, before: OffsetDateTime) -> PortResult<u64>;
     /// The user's WebAuthn credentials, oldest first.
     async fn webauthn_credentials(&self, user: UserId) -> PortResult<Vec<WebAuthnCredential>>;
     /// The credential with this authenticator credential id, whoever owns it.

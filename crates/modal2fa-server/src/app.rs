@@ -120,9 +120,51 @@ async fn protected(
         .await
 }
 
+/// An error with its sources, `: `-separated (driver text is logged, never shown).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Purges expired sessions, quiet lockout counters and stale enrolments every `every`,
+/// for as long as the server runs; a failed purge is logged and retried next time.
+pub fn purge_in_background(
+    auth: Modal2fa,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match auth.maintenance.purge().await {
+                Ok(p) => tracing::debug!(
+                    sessions = p.sessions,
+                    lockout_counters = p.lockout_counters,
+                    enrolments = p.enrolments,
+                    "purged expired rows"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %chain(&e), "the background purge failed; retrying later")
+                }
+            }
+        }
+    })
+}
+
 /// Builds the app factory's pieces and serves until stopped.
 pub async fn serve(config: Config) -> Result<(), String> {
     let auth = services(&config, store(&config).await?)?;
+    let purge = purge_in_background(
+        auth.clone(),
+        std::time::Duration::from_secs(60 * u64::from(config.purge_interval_minutes.get())),
+    );
     let web = web_layer(&config, auth)?;
     let listener = TcpListener::bind(config.listen)
         .map_err(|e| format!("listen: cannot bind {}: {e}", config.listen))?;
@@ -145,5 +187,54 @@ pub async fn serve(config: Config) -> Result<(), String> {
     .map_err(|e| e.to_string())?
     .run();
     println!("modal2fa listening on http://{addr}");
-    server.await.map_err(|e| e.to_string())
+    let served = server.await.map_err(|e| e.to_string());
+    purge.abort();
+    served
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use modal2fa_core::machine::LoginState;
+    use modal2fa_core::model::RequestContext;
+
+    #[tokio::test]
+    async fn the_server_purges_expired_sessions_in_the_background() {
+        let path =
+            std::env::temp_dir().join(format!("modal2fa_purge_{}.sqlite", std::process::id()));
+        std::fs::remove_file(&path).ok();
+        let config = Config {
+            database_url: format!("sqlite://{}?mode=rwc", path.display()),
+            secret_file: path.with_extension("secret"),
+            session_idle_minutes: crate::config::Bounded::new(1),
+            ..Config::default()
+        };
+        let store = store(&config).await.unwrap();
+        let auth = services(&config, store.clone()).unwrap();
+        let ctx = RequestContext::new("192.0.2.1".parse().unwrap(), "test", "/");
+        let id = auth
+            .sessions
+            .create(&LoginState::Anonymous, &ctx)
+            .await
+            .unwrap();
+        let hash = modal2fa_core::services::SessionService::id_hash(&id);
+        use modal2fa_core::ports::SessionStore;
+        // Expire it by hand, as a minute of idleness would.
+        let mut record = store.load(&hash).await.unwrap().unwrap();
+        record.expires_at = record.created_at - time::Duration::seconds(1);
+        assert!(store.replace(&record).await.unwrap());
+        let purge = purge_in_background(auth, std::time::Duration::from_millis(20));
+        let mut gone = false;
+        for _ in 0..250 {
+            if store.load(&hash).await.unwrap().is_none() {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        purge.abort();
+        std::fs::remove_file(&path).ok();
+        std::fs::remove_file(path.with_extension("secret")).ok();
+        assert!(gone, "the expired session is still stored");
+    }
 }

@@ -89,6 +89,9 @@ pub struct Config {
     pub trusted_device_days: Bounded<1, 400>,
     /// Days after which a trusted device stops working however often it is used.
     pub trusted_device_max_age_days: Bounded<1, 3650>,
+    /// Minutes between background purges of expired sessions, quiet lockout counters and
+    /// stale enrolments.
+    pub purge_interval_minutes: Bounded<1, 1440>,
     /// `[password_hashing]`: the hash for new passwords.
     #[serde(deserialize_with = "password_hashing")]
     pub password_hashing: PasswordHashing,
@@ -145,6 +148,7 @@ impl Default for Config {
             reset_link_days: Bounded::new(3),
             trusted_device_days: Bounded::new(90),
             trusted_device_max_age_days: Bounded::new(365),
+            purge_interval_minutes: Bounded::new(15),
             password_hashing: PasswordHashing::default(),
             allow_weak_password_hashing: false,
             lockout: LockoutConfig::default(),

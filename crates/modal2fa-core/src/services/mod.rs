@@ -6,6 +6,7 @@ mod admin;
 mod factors;
 mod hints;
 mod login;
+mod maintenance;
 mod report;
 mod sessions;
 mod trusted_devices;
@@ -20,6 +21,7 @@ pub use account::{AccountService, InviteRequest, NewAccount};
 pub use admin::{AdminService, UserSummary};
 pub use factors::{ENROLMENT_LIFETIME, FactorService, FactorSummary, TotpEnrolment};
 pub use login::{LoginService, PasswordLogin};
+pub use maintenance::{MaintenanceService, Purged, UNCONFIRMED_ENROLMENT_TTL};
 pub use report::{CookieUpdate, LoginReport};
 pub use sessions::{LoadedSession, SessionService, session_expiry};
 pub use trusted_devices::{TrustedBrowser, TrustedDeviceService};
@@ -90,6 +92,8 @@ pub struct Modal2fa {
     pub admin: AdminService,
     /// Server-side sessions.
     pub sessions: SessionService,
+    /// Background housekeeping.
+    pub maintenance: MaintenanceService,
 }
 
 impl Modal2fa {
@@ -117,7 +121,8 @@ impl Modal2fa {
             trusted_devices: TrustedDeviceService(ctx.clone()),
             account: AccountService(ctx.clone()),
             admin: AdminService(ctx.clone()),
-            sessions: SessionService(ctx),
+            sessions: SessionService(ctx.clone()),
+            maintenance: MaintenanceService(ctx),
         }
     }
 

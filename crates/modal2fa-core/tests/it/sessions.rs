@@ -109,3 +109,45 @@ async fn a_session_ended_while_a_request_holds_it_stays_ended() {
     assert!(w.auth.sessions.load(&id).await.unwrap().is_none());
     assert!(w.mem.sessions.is_empty(), "nothing was written back");
 }
+
+#[tokio::test]
+async fn the_background_purge_removes_expired_sessions_quiet_counters_and_stale_enrolments() {
+    use modal2fa_core::lockout::LockoutKey;
+    use modal2fa_core::ports::{Clock, FactorStore, LockoutStore};
+    let w = world();
+    w.user("alice").await;
+    let live = w
+        .auth
+        .sessions
+        .create(&LoginState::Anonymous, &ctx())
+        .await
+        .unwrap();
+    w.password(&LoginState::Anonymous, "alice", "wrong wrong", None)
+        .await;
+    w.mem
+        .factors
+        .add_totp(modal2fa_core::UserId(1), vec![1], w.mem.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        w.auth.maintenance.purge().await.unwrap(),
+        modal2fa_core::services::Purged::default(),
+        "nothing has expired yet"
+    );
+    w.mem.clock.advance(Duration::days(2));
+    let purged = w.auth.maintenance.purge().await.unwrap();
+    assert_eq!(
+        (purged.sessions, purged.lockout_counters, purged.enrolments),
+        (1, 2, 1),
+        "{purged:?}"
+    );
+    assert!(w.auth.sessions.load(&live).await.unwrap().is_none());
+    assert!(
+        w.mem
+            .lockout
+            .get(&LockoutKey::User("alice".into()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -134,6 +134,16 @@ impl FactorStore for SeaOrmStore {
             .rows_affected)
     }
 
+    async fn purge_unconfirmed_totp(&self, before: OffsetDateTime) -> PortResult<u64> {
+        Ok(totp_devices::Entity::delete_many()
+            .filter(totp_devices::Column::Confirmed.eq(false))
+            .filter(totp_devices::Column::CreatedAt.lt(to_micros(before)))
+            .exec(&self.db)
+            .await
+            .map_err(map_err)?
+            .rows_affected)
+    }
+
     async fn webauthn_credentials(&self, user: UserId) -> PortResult<Vec<WebAuthnCredential>> {
         webauthn_credentials::Entity::find()
             .filter(webauthn_credentials::Column::UserId.eq(user.0))

@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 use modal2fa_core::model::{FactorCounts, NewWebAuthnCredential, UserId};
 use modal2fa_core::ports::{ConflictKind, FactorStore, PortError};
+use time::Duration;
 
 use super::{NOW, case, e, ensure, run_cases};
 
@@ -33,6 +34,10 @@ where
             ),
             case!("deleting TOTP counts what it removed", delete_totp_counts),
             case!(
+                "purging unconfirmed enrolments leaves confirmed and recent ones",
+                purge_unconfirmed
+            ),
+            case!(
                 "factor counts see confirmed TOTP devices and credentials of the user only",
                 factor_counts
             ),
@@ -55,6 +60,41 @@ where
         ],
     )
     .await;
+}
+
+async fn purge_unconfirmed(s: S) -> Result<(), String> {
+    let old = s
+        .add_totp(UserId(1), vec![1], NOW - Duration::hours(2))
+        .await
+        .map_err(e)?;
+    let confirmed = s
+        .add_totp(UserId(2), vec![2], NOW - Duration::hours(2))
+        .await
+        .map_err(e)?;
+    ensure!(s.confirm_totp(confirmed.id, 1).await.map_err(e)?, "confirm");
+    s.add_totp(UserId(3), vec![3], NOW).await.map_err(e)?;
+    let purged = s
+        .purge_unconfirmed_totp(NOW - Duration::hours(1))
+        .await
+        .map_err(e)?;
+    ensure!(
+        purged == 1,
+        "purged {purged}, not only the old unconfirmed one"
+    );
+    ensure!(
+        s.totp_devices(UserId(1)).await.map_err(e)?.is_empty(),
+        "device {} left",
+        old.id
+    );
+    ensure!(
+        s.totp_devices(UserId(2)).await.map_err(e)?.len() == 1,
+        "confirmed kept"
+    );
+    ensure!(
+        s.totp_devices(UserId(3)).await.map_err(e)?.len() == 1,
+        "recent kept"
+    );
+    Ok(())
 }
 
 async fn totp_added_unconfirmed(s: S) -> Result<(), String> {

@@ -80,6 +80,12 @@ impl FactorStore for MemoryFactors {
         g.totp.retain(|d| d.user_id != user);
         Ok((before - g.totp.len()) as u64)
     }
+    async fn purge_unconfirmed_totp(&self, before: OffsetDateTime) -> PortResult<u64> {
+        let mut g = self.0.lock().unwrap();
+        let n = g.totp.len();
+        g.totp.retain(|d| d.confirmed || d.created_at >= before);
+        Ok((n - g.totp.len()) as u64)
+    }
     async fn webauthn_credentials(&self, user: UserId) -> PortResult<Vec<WebAuthnCredential>> {
         Ok(self
             .0

@@ -8,7 +8,8 @@ use crate::error::{Forbidden, ServiceError, ServiceResult};
 use crate::lockout::{LockoutEntry, LockoutKey};
 use crate::machine::LoginState;
 use crate::model::{
-    AuditKind, Page, RequestContext, SecurityEventKind, SessionRecord, User, UserId, canonical_form,
+    AuditEvent, AuditKind, Page, RequestContext, SecurityEventKind, SessionRecord, User, UserId,
+    Username, canonical_form,
 };
 
 /// A row of the user admin table.
@@ -33,20 +34,49 @@ pub struct UserSummary {
 pub struct AdminService(pub(crate) Arc<Context>);
 
 impl AdminService {
-    async fn security_admin(&self, state: &LoginState) -> ServiceResult<User> {
-        let (me, _) = self.0.signed_in_user(state).await?;
-        if !self.0.policy.can_manage_security(&me) {
-            return Err(Forbidden::ManageSecurity.into());
+    /// A signed-in administrator: permitted by `permitted`, and signed in with a second
+    /// factor (a password-only or trusted-device session steps up first), as for managing
+    /// one's own factors.
+    async fn administrator(
+        &self,
+        state: &LoginState,
+        permitted: impl FnOnce(&User) -> bool,
+        refusal: Forbidden,
+    ) -> ServiceResult<User> {
+        let (me, s) = self.0.signed_in_user(state).await?;
+        if !permitted(&me) {
+            return Err(refusal.into());
+        }
+        if matches!(state, LoginState::StepUp(_))
+            || !self
+                .0
+                .policy
+                .factor_management_methods()
+                .contains(&s.method)
+        {
+            return Err(ServiceError::StepUpRequired);
         }
         Ok(me)
     }
 
+    async fn security_admin(&self, state: &LoginState) -> ServiceResult<User> {
+        let policy = self.0.policy.clone();
+        self.administrator(
+            state,
+            |u| policy.can_manage_security(u),
+            Forbidden::ManageSecurity,
+        )
+        .await
+    }
+
     async fn user_admin(&self, state: &LoginState) -> ServiceResult<User> {
-        let (me, _) = self.0.signed_in_user(state).await?;
-        if !self.0.policy.can_manage_users(&me) {
-            return Err(Forbidden::ManageUsers.into());
-        }
-        Ok(me)
+        let policy = self.0.policy.clone();
+        self.administrator(
+            state,
+            |u| policy.can_manage_users(u),
+            Forbidden::ManageUsers,
+        )
+        .await
     }
 
     /// The user table.
@@ -182,24 +212,44 @@ impl AdminService {
     }
 
     /// The `clear-failed-logins` command: with no target removes stale rows; with an IP
-    /// or a username removes that key's row, lifting its lock. Returns rows removed.
+    /// or a username removes that key's row, lifting its lock. Returns rows removed. Each
+    /// run that removes something is audited (as done from the command line).
     pub async fn clear_failed_logins(&self, target: Option<&str>) -> ServiceResult<u64> {
         let c = &self.0;
         let now = c.now();
-        match target.map(str::trim).filter(|t| !t.is_empty()) {
-            None => Ok(c
-                .ports
-                .lockout
-                .purge_expired(c.settings.lockout.purge_cutoff(now))
-                .await?),
+        let (removed, detail) = match target.map(str::trim).filter(|t| !t.is_empty()) {
+            None => {
+                let cutoff = c.settings.lockout.purge_cutoff(now);
+                let n = c.ports.lockout.purge_expired(cutoff).await?;
+                (n, format!("command line: {n} stale counter(s)"))
+            }
             Some(t) => {
                 let key = match t.parse::<IpAddr>() {
                     Ok(ip) => LockoutKey::ip(ip),
-                    // The key sign-ins count on: the name's canonical form.
-                    Err(_) => LockoutKey::User(canonical_form(t)),
+                    // The key the sign-in counted on: the name's canonical form.
+                    Err(_) => Username::parse(t).map_or_else(
+                        |_| LockoutKey::User(canonical_form(t)),
+                        |u| LockoutKey::user(&u),
+                    ),
                 };
-                Ok(u64::from(c.ports.lockout.clear(&key).await?))
+                let n = u64::from(c.ports.lockout.clear(&key).await?);
+                (n, format!("command line: {}", key.as_storage_string()))
+            }
+        };
+        if removed > 0 {
+            let event = AuditEvent {
+                at: now,
+                kind: AuditKind::LockoutCleared,
+                user_id: None,
+                username: None,
+                ip: None,
+                user_agent: None,
+                detail: Some(detail),
+            };
+            if let Err(e) = c.ports.audit.record(event).await {
+                tracing::error!(error = %e, "writing the audit event of clear-failed-logins failed");
             }
         }
+        Ok(removed)
     }
 }

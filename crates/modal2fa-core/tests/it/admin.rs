@@ -216,3 +216,49 @@ async fn clearing_failed_logins_by_any_spelling_of_a_name_clears_the_key_its_sig
         }
     );
 }
+
+#[tokio::test]
+async fn administration_needs_a_second_factor_session_not_only_a_superuser() {
+    let w = world();
+    w.user("alice").await;
+    let password_only = w.admin_without_second_factor().await;
+    assert!(matches!(
+        w.auth
+            .admin
+            .list_users(&password_only, Page::first(10))
+            .await,
+        Err(ServiceError::StepUpRequired)
+    ));
+    assert!(matches!(
+        w.auth
+            .admin
+            .list_sessions(&password_only, Page::first(10))
+            .await,
+        Err(ServiceError::StepUpRequired)
+    ));
+    assert!(matches!(
+        w.auth
+            .admin
+            .reset_two_factor(&password_only, UserId(1), &ctx())
+            .await,
+        Err(ServiceError::StepUpRequired)
+    ));
+}
+
+#[tokio::test]
+async fn clear_failed_logins_from_the_command_line_is_audited() {
+    let w = world();
+    w.user("alice").await;
+    w.password(&LoginState::Anonymous, "alice", "wrong wrong", None)
+        .await;
+    let before = w.audited(AuditKind::LockoutCleared);
+    assert_eq!(
+        w.auth
+            .admin
+            .clear_failed_logins(Some("alice"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(w.audited(AuditKind::LockoutCleared), before + 1);
+}

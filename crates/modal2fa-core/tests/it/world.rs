@@ -94,6 +94,34 @@ impl World {
             })
             .await
             .unwrap();
+        // Administration needs a second-factor session: root enrols an app and signs in with it.
+        let r = self
+            .password(&LoginState::Anonymous, "root", PASSWORD, None)
+            .await;
+        let e = self.auth.factors.begin_totp(&r.state).await.unwrap();
+        let secret = totp::decode_secret(e.secret.expose()).unwrap();
+        self.auth
+            .factors
+            .confirm_totp(&r.state, e.token.expose(), &self.code(&secret), &ctx())
+            .await
+            .unwrap();
+        self.sign_in_2fa("root", &secret).await.state
+    }
+
+    /// root signed in with the password only (root has no factor).
+    pub(crate) async fn admin_without_second_factor(&self) -> LoginState {
+        self.auth
+            .account
+            .create_user(NewAccount {
+                username: "root".into(),
+                email: Some("root@example.com".into()),
+                first_name: String::new(),
+                last_name: String::new(),
+                password: Some(PASSWORD.into()),
+                superuser: true,
+            })
+            .await
+            .unwrap();
         self.password(&LoginState::Anonymous, "root", PASSWORD, None)
             .await
             .state

@@ -7,6 +7,7 @@ mod devices;
 mod error;
 mod extract;
 mod guards;
+pub mod hash_pool;
 mod layer;
 mod login;
 mod menu;
@@ -38,6 +39,7 @@ pub use guards::{
     GuardRejection, ManageSecurity, ManageUsers, MethodSet, Permission, Permitted, RequireMethods,
     SecondFactorUser, SignedInUser, TwoFactorOnly,
 };
+pub use hash_pool::TokioHashPool;
 pub use layer::SessionLayer;
 pub use render::{Command, ModalAppearance, RenderError};
 pub use respond::Back;

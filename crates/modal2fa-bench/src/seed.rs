@@ -9,7 +9,7 @@ use data_encoding::HEXLOWER;
 use modal2fa_core::machine::{LoginState, SignedIn};
 use modal2fa_core::model::{AuthMethod, RequestContext, UserId};
 use modal2fa_core::password::PasswordHashing;
-use modal2fa_core::ports::SecretGenerator;
+use modal2fa_core::ports::{HashJob, HashOutput, HashPool, PortResult, SecretGenerator};
 use modal2fa_core::services::NewAccount;
 use modal2fa_core::system::{OsRandom, SystemClock};
 use modal2fa_core::totp::{self, TotpParams};
@@ -59,6 +59,7 @@ pub async fn services(dir: &Path, hashing: PasswordHashing) -> (Modal2fa, SeaOrm
         audit: s,
         clock: Arc::new(SystemClock),
         random: Arc::new(OsRandom),
+        hash_pool: Arc::new(Inline),
     };
     (
         Modal2fa::new(
@@ -73,6 +74,16 @@ pub async fn services(dir: &Path, hashing: PasswordHashing) -> (Modal2fa, SeaOrm
 
 /// Seeding sends no mail.
 struct Quiet;
+
+/// Seeding is a batch job on a runtime of its own, serving nobody: its hashes run inline.
+struct Inline;
+
+#[async_trait::async_trait]
+impl HashPool for Inline {
+    async fn run(&self, job: HashJob) -> PortResult<HashOutput> {
+        Ok(job())
+    }
+}
 
 #[async_trait::async_trait]
 impl modal2fa_core::ports::Notifier for Quiet {

@@ -89,6 +89,54 @@ pub trait SecretGenerator: Send + Sync {
     fn fill(&self, buf: &mut [u8]);
 }
 
+/// A unit of CPU-bound work for a [`HashPool`]: a password hash or verification.
+pub type HashJob = Box<dyn FnOnce() -> HashOutput + Send + 'static>;
+
+/// What a [`HashJob`] returned, type-erased; [`run_hashing`] gives it its type back.
+pub type HashOutput = Box<dyn std::any::Any + Send + 'static>;
+
+/// Where password hashing runs, so that Argon2id and PBKDF2 never occupy the threads that
+/// poll async tasks (a login flood would otherwise stall every route on them, the host
+/// application's included).
+///
+/// Contract:
+/// - **Bounded concurrency.** At most `workers` jobs run at once, and `workers` is at most
+///   the number of cores: hashing is CPU-bound, more threads only add memory (Argon2id
+///   takes 19 MiB per hash by default) and latency.
+/// - **Bounded queue, failing fast.** At most `queue` accepted jobs wait for a worker. A
+///   job submitted while `workers + queue` are in flight is refused at once with
+///   [`PortError::Unavailable`] and never runs; `run` never waits for room. The services
+///   turn that into [`crate::ServiceError::Unavailable`] (the web layer: 503 with
+///   `Retry-After`).
+/// - **Off the executor.** Awaiting `run` does not block the thread that polls it: the
+///   job runs on a thread of the pool's own. (An inline implementation for tests and
+///   single-threaded tools may run it on the calling thread.)
+/// - **Abandoned jobs keep their slot.** An accepted job runs to completion even when the
+///   caller stops waiting (a client that hangs up), and holds its worker until then, so
+///   dropped requests cannot push more hashing than `workers` onto the machine.
+/// - A job that panics is [`PortError::Unexpected`].
+///
+/// Jobs carry passwords (as [`SecretString`], which zeroes itself when dropped, wherever
+/// that happens); an implementation never logs or inspects them.
+#[async_trait]
+pub trait HashPool: Send + Sync {
+    /// Runs `job` on the pool (see the contract) and returns what it returned.
+    async fn run(&self, job: HashJob) -> PortResult<HashOutput>;
+}
+
+/// Runs `work` on `pool` and returns its result with its type.
+pub async fn run_hashing<R: Send + 'static>(
+    pool: &dyn HashPool,
+    work: impl FnOnce() -> R + Send + 'static,
+) -> PortResult<R> {
+    let out = pool
+        .run(Box::new(move || Box::new(work()) as HashOutput))
+        .await?;
+    out.downcast::<R>()
+        .map(|r| *r)
+        .map_err(|_| PortError::Unexpected("a hash pool returned another job's output".into()))
+}
+
 /// Accounts.
 ///
 /// Contract: usernames are unique case-insensitively ([`PortError::Conflict`] on create);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use data_encoding::{BASE64, HEXLOWER};
-use modal2fa_actix::{Modal2faWeb, SecondFactorUser, WebSettings};
+use modal2fa_actix::{Modal2faWeb, SecondFactorUser, TokioHashPool, WebSettings};
 use modal2fa_core::ports::SecretGenerator;
 use modal2fa_core::system::{OsRandom, SystemClock};
 use modal2fa_core::{DefaultPolicy, Modal2fa, Ports, ServerSecret};
@@ -77,6 +77,8 @@ pub fn services(config: &Config, store: SeaOrmStore) -> Result<Modal2fa, String>
         audit: store,
         clock: Arc::new(SystemClock),
         random: Arc::new(OsRandom),
+        // Hashing off the request threads: one worker per core, a bounded queue, 503 beyond.
+        hash_pool: Arc::new(TokioHashPool::for_this_machine()),
     };
     Ok(Modal2fa::new(
         ports,

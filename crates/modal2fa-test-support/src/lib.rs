@@ -5,11 +5,13 @@
 pub mod contracts;
 mod memory;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use modal2fa_core::Ports;
-use modal2fa_core::ports::{Clock, SecretGenerator};
+use modal2fa_core::ports::{
+    Clock, HashJob, HashOutput, HashPool, PortError, PortResult, SecretGenerator,
+};
 use time::{Duration, OffsetDateTime};
 
 pub use memory::{
@@ -73,6 +75,41 @@ impl SecretGenerator for SequenceRandom {
     }
 }
 
+/// A [`HashPool`] that runs every job inline, on the calling thread: for tests and the
+/// in-memory adapters, never for a server (it blocks the executor for a hash's time).
+/// [`InlineHashPool::set_full`] makes it refuse every job, as a saturated pool does.
+#[derive(Debug, Default)]
+pub struct InlineHashPool {
+    full: AtomicBool,
+    ran: AtomicU64,
+}
+
+impl InlineHashPool {
+    /// Refuses every job with [`PortError::Unavailable`] while `full` is set.
+    pub fn set_full(&self, full: bool) {
+        self.full.store(full, Ordering::SeqCst);
+    }
+
+    /// How many jobs have run.
+    pub fn jobs_run(&self) -> u64 {
+        self.ran.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl HashPool for InlineHashPool {
+    async fn run(&self, job: HashJob) -> PortResult<HashOutput> {
+        if self.full.load(Ordering::SeqCst) {
+            return Err(PortError::Unavailable(
+                "the hash pool is full (test)".into(),
+            ));
+        }
+        self.ran.fetch_add(1, Ordering::SeqCst);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))
+            .map_err(|_| PortError::Unexpected("a hashing job panicked".into()))
+    }
+}
+
 /// A full set of in-memory ports, with handles to the pieces tests inspect.
 pub struct MemoryPorts {
     /// The ports, ready for [`modal2fa_core::Modal2fa::new`].
@@ -93,6 +130,8 @@ pub struct MemoryPorts {
     pub lockout: Arc<MemoryLockout>,
     /// Sessions.
     pub sessions: Arc<MemorySessions>,
+    /// The inline hash pool.
+    pub hash_pool: Arc<InlineHashPool>,
 }
 
 impl MemoryPorts {
@@ -106,6 +145,7 @@ impl MemoryPorts {
         let trusted_devices = Arc::new(MemoryTrustedDevices::default());
         let lockout = Arc::new(MemoryLockout::default());
         let sessions = Arc::new(MemorySessions::default());
+        let hash_pool = Arc::new(InlineHashPool::default());
         let ports = Ports {
             users: users.clone(),
             factors: factors.clone(),
@@ -116,6 +156,7 @@ impl MemoryPorts {
             audit: audit.clone(),
             clock: clock.clone(),
             random: Arc::new(SequenceRandom::new(42)),
+            hash_pool: hash_pool.clone(),
         };
         Self {
             ports,
@@ -127,6 +168,7 @@ impl MemoryPorts {
             trusted_devices,
             lockout,
             sessions,
+            hash_pool,
         }
     }
 }

@@ -45,6 +45,7 @@
 mod config;
 pub mod copy;
 pub mod csrf;
+pub mod hashing;
 pub mod page;
 pub mod session;
 

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum_minimal::Config;
+use axum_minimal::hashing::SpawnBlockingPool;
 use modal2fa_core::services::NewAccount;
 use modal2fa_core::system::{OsRandom, SystemClock};
 use modal2fa_core::{DefaultPolicy, Modal2fa, ServerSecret, Settings};
@@ -24,6 +25,7 @@ async fn main() {
     let mut mem = MemoryPorts::new();
     mem.ports.clock = Arc::new(SystemClock);
     mem.ports.random = Arc::new(OsRandom);
+    mem.ports.hash_pool = Arc::new(SpawnBlockingPool::for_this_machine());
     let mut secret = vec![0u8; 32];
     modal2fa_core::ports::SecretGenerator::fill(&OsRandom, &mut secret);
     let secret = ServerSecret::new(secret).expect("32 bytes");

@@ -4,4 +4,5 @@
 mod customising;
 mod ended;
 mod flows;
+mod hash_pool;
 mod outage;

@@ -69,11 +69,7 @@ impl AccountService {
                     )
                     .into());
                 }
-                Some(
-                    c.hasher
-                        .hash(p, c.ports.random.as_ref())
-                        .map_err(|e| ServiceError::Unexpected(Box::new(e)))?,
-                )
+                Some(c.hash_password(p).await?)
             }
             None => None,
         };
@@ -105,10 +101,7 @@ impl AccountService {
     ) -> ServiceResult<User> {
         let c = &self.0;
         validate_new_password(new, Some(user))?;
-        let hash = c
-            .hasher
-            .hash(new, c.ports.random.as_ref())
-            .map_err(|e| ServiceError::Unexpected(Box::new(e)))?;
+        let hash = c.hash_password(new).await?;
         let now = c.now();
         // Compare-and-set: of two concurrent uses of one link (or one old password), one wins.
         if !c
@@ -149,10 +142,13 @@ impl AccountService {
         if let LockStatus::Locked { until } = view.status {
             return Err(Refusal::Locked { until }.into());
         }
-        let ok = user
-            .password_hash
-            .as_deref()
-            .is_some_and(|h| matches!(c.hasher.verify(old, h), PasswordCheck::Valid { .. }));
+        let ok = match user.password_hash.as_deref() {
+            Some(h) => matches!(
+                c.verify_password(old, h).await?,
+                PasswordCheck::Valid { .. }
+            ),
+            None => false,
+        };
         if !ok {
             c.record_failure(&key, &view).await?;
             return Err(Refusal::InvalidCredentials.into());

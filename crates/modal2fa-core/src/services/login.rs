@@ -122,9 +122,10 @@ impl Context {
             .filter(|u| u.is_active)
             .and_then(|u| u.password_hash.as_deref().map(|h| (u, h)))
         {
-            Some((u, hash)) => match self.hasher.verify(&form.password, hash) {
-                PasswordCheck::Invalid => {}
-                PasswordCheck::Valid { needs_upgrade } => {
+            Some((u, hash)) => match self.verify_password(&form.password, hash).await {
+                Err(e) => return Err(self.unchecked(&view, e).await),
+                Ok(PasswordCheck::Invalid) => {}
+                Ok(PasswordCheck::Valid { needs_upgrade }) => {
                     if needs_upgrade {
                         self.upgrade_hash(u, &form.password).await;
                     }
@@ -137,9 +138,11 @@ impl Context {
             // Beyond a budget: refused without any hashing.
             None if view.status.is_locked() => {}
             // Unknown, inactive or passwordless: spend the same time.
-            None => self
-                .hasher
-                .dummy_verify(&form.password, self.ports.random.as_ref()),
+            None => {
+                if let Err(e) = self.dummy_verify(&form.password).await {
+                    return Err(self.unchecked(&view, e).await);
+                }
+            }
         }
         let user_counted = user_key.as_ref().and_then(|k| view.counted(k)).cloned();
         let attempt = PasswordAttempt {
@@ -208,8 +211,17 @@ impl Context {
         Ok((valid, cookie))
     }
 
+    /// A password check that could not run (the hash pool refused it): the attempt was
+    /// never checked, so what was counted for it is taken back, and the error stands.
+    async fn unchecked(&self, view: &LockView, e: ServiceError) -> ServiceError {
+        self.settle_reserved(view).await;
+        e
+    }
+
+    /// Rehashes a verified legacy password; a failure (the pool is full, say) leaves the
+    /// old hash for the next sign-in.
     async fn upgrade_hash(&self, user: &User, password: &SecretString) {
-        match self.hasher.hash(password, self.ports.random.as_ref()) {
+        match self.hash_password(password).await {
             // Only the hash, and only if it is still the one just verified: a change made
             // meanwhile (a deactivation, a reset, a host's edit) is never reverted, and a
             // password changed meanwhile is left as it is.

@@ -1,5 +1,19 @@
 //! Services: async orchestration over the ports. Each loads facts through ports, runs the
 //! pure mechanisms and the state machine, and applies the effects.
+//!
+//! # Password hashing
+//!
+//! Every password hash and verification (Argon2id, Django's PBKDF2, and the dummy
+//! verification that hides unknown accounts) runs on the [`HashPool`] port, never on the
+//! task that awaits it: a hash costs tens of milliseconds of CPU, and on an executor thread
+//! it would stall every other task there — the host application's routes too — for that
+//! long. The pool runs at most as many hashes at once as there are cores and queues a
+//! bounded number; beyond that the request fails fast with
+//! [`ServiceError::Unavailable`] (503 with `Retry-After` in the web layer) instead of
+//! piling up. A sign-in attempt that the pool refused was never checked, so the counters
+//! it was reserved on are settled again; a locked attempt reaches no hashing at all. The
+//! password travels into the job as a [`SecretString`] clone, zeroed when dropped on the
+//! pool's thread.
 
 mod account;
 mod admin;
@@ -31,13 +45,13 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::lockout::{self, LockStatus, LockoutEntry, LockoutKey};
 use crate::machine::{Effect, LoginState, SignedIn, Transition};
 use crate::model::{AuditEvent, AuditKind, RequestContext, SecurityEventKind, User, UserId};
-use crate::password::PasswordHasher;
+use crate::password::{PasswordCheck, PasswordHasher};
 use crate::policy::AuthPolicy;
 use crate::ports::{
-    AuditLog, Clock, FactorStore, LockoutStore, Notification, Notifier, SecretGenerator,
-    SessionStore, TrustedDeviceStore, UserStore,
+    AuditLog, Clock, FactorStore, HashPool, LockoutStore, Notification, Notifier, SecretGenerator,
+    SessionStore, TrustedDeviceStore, UserStore, run_hashing,
 };
-use crate::secret::{KeyPurpose, Keys, ServerSecret};
+use crate::secret::{KeyPurpose, Keys, SecretString, ServerSecret};
 use crate::settings::Settings;
 use crate::tokens::LinkSigner;
 
@@ -62,6 +76,8 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     /// Randomness.
     pub random: Arc<dyn SecretGenerator>,
+    /// Where password hashing runs: a bounded pool off the async executor.
+    pub hash_pool: Arc<dyn HashPool>,
 }
 
 pub(crate) struct Context {
@@ -71,7 +87,7 @@ pub(crate) struct Context {
     pub secret_box: SecretBox,
     pub links: LinkSigner,
     pub recovery_key: [u8; 32],
-    pub hasher: PasswordHasher,
+    pub hasher: Arc<PasswordHasher>,
     /// Which lockout keys probably have a counter (chooses how to count, not what).
     pub hints: hints::CounterHints,
 }
@@ -106,7 +122,7 @@ impl Modal2fa {
     ) -> Self {
         let keys = Keys::derive(secret);
         let ctx = Arc::new(Context {
-            hasher: PasswordHasher::new(settings.password_hashing),
+            hasher: Arc::new(PasswordHasher::new(settings.password_hashing)),
             secret_box: SecretBox::new(&keys),
             links: LinkSigner::new(&keys),
             recovery_key: *keys.get(KeyPurpose::RecoveryCode),
@@ -233,6 +249,51 @@ impl Context {
             return Err(ServiceError::StepUpRequired);
         }
         Ok(user)
+    }
+
+    /// Verifies `password` against `stored` on the hash pool.
+    pub async fn verify_password(
+        &self,
+        password: &SecretString,
+        stored: &str,
+    ) -> ServiceResult<PasswordCheck> {
+        let (hasher, password, stored) = (self.hasher.clone(), password.clone(), stored.to_owned());
+        let check = move || hasher.verify(&password, &stored);
+        Ok(run_hashing(self.ports.hash_pool.as_ref(), check).await?)
+    }
+
+    /// Hashes `password` with the configured scheme on the hash pool.
+    pub async fn hash_password(&self, password: &SecretString) -> ServiceResult<String> {
+        let (hasher, password) = (self.hasher.clone(), password.clone());
+        let random = self.ports.random.clone();
+        let hash = move || hasher.hash(&password, random.as_ref());
+        run_hashing(self.ports.hash_pool.as_ref(), hash)
+            .await?
+            .map_err(|e| ServiceError::Unexpected(Box::new(e)))
+    }
+
+    /// Spends a verification's time on the hash pool, for an unknown or inactive account.
+    pub async fn dummy_verify(&self, password: &SecretString) -> ServiceResult<()> {
+        let (hasher, password) = (self.hasher.clone(), password.clone());
+        let random = self.ports.random.clone();
+        let spend = move || hasher.dummy_verify(&password, random.as_ref());
+        Ok(run_hashing(self.ports.hash_pool.as_ref(), spend).await?)
+    }
+
+    /// Takes back every attempt `view` counted before its check, for a check that never
+    /// happened (the hash pool was full). Failures are logged: the answer is an error
+    /// already.
+    pub async fn settle_reserved(&self, view: &LockView) {
+        for (before, after) in &view.reserved {
+            let settled = self
+                .ports
+                .lockout
+                .settle(&after.key, after, before.as_ref())
+                .await;
+            if let Err(e) = settled {
+                tracing::warn!(error = %e, "taking back an unchecked attempt failed");
+            }
+        }
     }
 
     pub fn ip_key(&self, ip: IpAddr) -> Option<LockoutKey> {

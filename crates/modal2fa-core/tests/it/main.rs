@@ -4,6 +4,7 @@
 mod admin;
 mod enrolment;
 mod factor_budget;
+mod hash_pool;
 mod links;
 mod lockout;
 mod microsoft;

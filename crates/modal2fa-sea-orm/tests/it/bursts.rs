@@ -33,6 +33,7 @@ fn services(store: SeaOrmStore, clock: Arc<FixedClock>, seed: u64) -> Modal2fa {
         audit: store,
         clock,
         random: Arc::new(SequenceRandom::new(seed)),
+        hash_pool: Arc::new(modal2fa_test_support::InlineHashPool::default()),
     };
     let settings = Settings {
         password_hashing: PasswordHashing::Argon2id {

@@ -40,6 +40,7 @@ fn services(store: SeaOrmStore) -> Modal2fa {
         audit: store,
         clock: Arc::new(FixedClock::default_start()),
         random: Arc::new(SequenceRandom::new(7)),
+        hash_pool: Arc::new(modal2fa_test_support::InlineHashPool::default()),
     };
     let settings = Settings {
         lockout: LockoutSettings {

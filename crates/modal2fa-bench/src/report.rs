@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::scenario::{CLIENTS, ROUND, ROUNDS, Round, Rounds};
+use crate::scenario::{CLIENTS, ModalUnderLoad, ROUND, ROUNDS, Round, Rounds, SATURATING_CLIENTS};
 use crate::server::Server;
 
 /// One figure next to its budget.
@@ -113,12 +113,17 @@ impl Report {
         });
     }
 
-    /// Argon2id login throughput against `cores ÷ (one hash's time)`: the median round's
-    /// ratio ≥ 90 %, with the hash time while every core hashes (`hash_all_cores`, s) and
-    /// the server's minor page faults per login (`faults`) beside.
-    pub fn argon2(&mut self, r: &Rounds, cores: f64, hash_all_cores: f64, faults: f64) {
-        // The budget's limit: every core hashing back to back, at the lone hash's speed.
-        let ratio_of = |x: &Round| x.per_s / (cores / x.hash_s);
+    /// Argon2id login throughput against `cores ÷ (a hash's time with every core
+    /// hashing)`: the median round's ratio ≥ 90 %. `hashes` is one hash's CPU time alone
+    /// and with every core hashing (s), timed together once; each round's limit takes the
+    /// lone hash timed around it times their ratio (the machine's speed drifts, the cost of
+    /// sharing cache and memory bandwidth does not). The server's minor page faults per
+    /// login (`faults`) beside.
+    pub fn argon2(&mut self, r: &Rounds, cores: f64, hashes: (f64, f64), faults: f64) {
+        let (hash_alone, hash_all_cores) = hashes;
+        let contention = hash_all_cores / hash_alone;
+        // The limit: every core hashing back to back, at the all-cores hash speed.
+        let ratio_of = |x: &Round| x.per_s / (cores / (x.hash_s * contention));
         let mut rounds: Vec<&Round> = r.each.iter().collect();
         rounds.sort_by(|a, b| ratio_of(a).partial_cmp(&ratio_of(b)).unwrap());
         let (ops, cpu, wall) = (r.all.ops, r.all.cpu, r.all.wall.as_secs_f64());
@@ -134,14 +139,15 @@ impl Report {
         self.rows.push(Row {
             scenario: "login throughput, default Argon2id",
             figure: format!(
-                "median of {} rounds: {throughput:.1} logins/s, one hash {:.1} ms → {:.0} % of the limit (rounds {spread}); all {cores} cores hashing {:.1} ms/hash; server {:.1} ms CPU/login, busy {busy:.2} cores, {faults:.0} page faults/login",
+                "median of {} rounds: {throughput:.1} logins/s; limit {cores} cores ÷ {:.1} ms (all cores hashing; {:.1} ms alone, ×{contention:.2}) = {:.1}/s → {:.0} % of it (rounds {spread}); server {:.1} ms CPU/login, busy {busy:.2} cores, {faults:.0} page faults/login",
                 rounds.len(),
+                hash_argon * contention * 1000.0,
                 hash_argon * 1000.0,
+                cores / (hash_argon * contention),
                 ratio * 100.0,
-                hash_all_cores * 1000.0,
                 cpu_per_login * 1000.0,
             ),
-            budget: "≥ 90 % of cores ÷ hash time".into(),
+            budget: "≥ 90 % of cores ÷ all-cores hash time".into(),
             ok: Some(ratio >= 0.9),
             json: serde_json::json!({
                 "argon2_logins_per_s": throughput,
@@ -149,9 +155,41 @@ impl Report {
                 "argon2_ratio": ratio,
                 "argon2_rounds": rounds_json(&r.each),
                 "argon2_hash_all_cores_ms": hash_all_cores * 1000.0,
+                "argon2_hash_alone_ms": hash_alone * 1000.0,
+                "argon2_limit_per_s": cores / (hash_argon * contention),
                 "server_cpu_ms_per_login": cpu_per_login * 1000.0,
                 "server_busy_cores": busy,
                 "server_minor_faults_per_login": faults,
+            }),
+        });
+    }
+
+    /// The login modal's p99 while Argon2id sign-ins saturate the hash pool, against its
+    /// p99 at rest: at most 5×.
+    pub fn modal_under_load(&mut self, m: &ModalUnderLoad) {
+        let (rest, loaded) = (m.at_rest.pct(0.99), m.loaded.pct(0.99));
+        let factor = loaded / rest;
+        self.rows.push(Row {
+            scenario: "login modal p99 while Argon2id logins saturate the hash pool",
+            figure: format!(
+                "p99 {loaded:.2} ms vs {rest:.2} ms at rest → {factor:.1}× (p50 {:.2} vs {:.2} ms; {} vs {} GETs, 1 client); meanwhile {SATURATING_CLIENTS} clients: {:.1} logins/s, {} refused with 503",
+                m.loaded.pct(0.5),
+                m.at_rest.pct(0.5),
+                m.loaded.ops,
+                m.at_rest.ops,
+                m.logins as f64 / m.login_wall.as_secs_f64(),
+                m.refused,
+            ),
+            budget: "≤ 5× the p99 at rest".into(),
+            ok: Some(factor <= 5.0),
+            json: serde_json::json!({
+                "modal_p99_at_rest_ms": rest,
+                "modal_p99_loaded_ms": loaded,
+                "modal_p99_factor": factor,
+                "modal_p50_at_rest_ms": m.at_rest.pct(0.5),
+                "modal_p50_loaded_ms": m.loaded.pct(0.5),
+                "saturating_logins": m.logins,
+                "saturating_refused_503": m.refused,
             }),
         });
     }

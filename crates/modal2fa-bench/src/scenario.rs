@@ -22,6 +22,11 @@ use crate::server::Server;
 
 /// Closed-loop clients per scenario.
 pub const CLIENTS: usize = 4;
+/// Closed-loop Argon2id sign-in clients that keep the server's hash pool saturated (more
+/// than its workers, fewer than its workers plus queue: every core hashes, none is refused).
+pub const SATURATING_CLIENTS: usize = 8;
+/// How long the login modal is timed, at rest and under the Argon2id load.
+pub const MODAL_RUN: Duration = Duration::from_secs(3);
 /// The Argon2id throughput is taken in this many rounds of [`ARGON2_ROUND`].
 pub const ARGON2_ROUNDS: usize = 7;
 /// The other scenarios run in this many rounds of [`ROUND`] (see [`in_rounds`]).
@@ -76,11 +81,22 @@ async fn run_for(
     duration: Duration,
     op: impl Fn(usize, usize, Client) -> OpFuture + Send + Sync + 'static,
 ) -> Outcome {
+    run_clients_for(server, ticks, CLIENTS, duration, op).await
+}
+
+/// [`run_for`] with `clients` closed loops.
+async fn run_clients_for(
+    server: &Server,
+    ticks: f64,
+    clients: usize,
+    duration: Duration,
+    op: impl Fn(usize, usize, Client) -> OpFuture + Send + Sync + 'static,
+) -> Outcome {
     let op = Arc::new(op);
     let cpu0 = cpu_seconds(server.pid, ticks);
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for c in 0..CLIENTS {
+    for c in 0..clients {
         let op = op.clone();
         let port = server.port;
         tasks.push(tokio::spawn(async move {
@@ -396,4 +412,74 @@ pub async fn argon2_password(server: &Server, ticks: f64) -> Rounds {
         },
     )
     .await
+}
+
+/// The login modal's latency at rest and while Argon2id sign-ins saturate the hash pool,
+/// and what the sign-ins did meanwhile.
+pub struct ModalUnderLoad {
+    /// One closed-loop modal client, nothing else running.
+    pub at_rest: Outcome,
+    /// The same, while [`SATURATING_CLIENTS`] clients sign in with Argon2id back to back.
+    pub loaded: Outcome,
+    /// Sign-ins completed while the loaded modal was timed (and just around it).
+    pub logins: usize,
+    /// Sign-ins refused with 503 (a full pool).
+    pub refused: usize,
+    /// How long the sign-ins ran, for their rate.
+    pub login_wall: Duration,
+}
+
+/// GET the login modal from one closed-loop client for [`MODAL_RUN`], at rest, then again
+/// while [`SATURATING_CLIENTS`] clients sign in with the default Argon2id (users
+/// `plain0..40`) so that every worker of the server's hash pool is busy: hashing must not
+/// hold the threads that serve the modal.
+pub async fn login_modal_under_argon2_load(server: &Server, ticks: f64) -> ModalUnderLoad {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let modal = |_: usize, _: usize, mut c: Client| -> OpFuture {
+        Box::pin(async move {
+            let r = c.request("GET", "/auth/login/", None, true).await;
+            assert_eq!(r.status, 200);
+            (c, true)
+        })
+    };
+    let at_rest = run_clients_for(server, ticks, 1, MODAL_RUN, modal).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let logins = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for client in 0..SATURATING_CLIENTS {
+        let (stop, logins, refused) = (stop.clone(), logins.clone(), refused.clone());
+        let port = server.port;
+        tasks.push(tokio::spawn(async move {
+            let mut c = Client::new(port);
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let user = format!("plain{}", (client * 5 + i) % 40);
+                let (cl, r) = password_login(c, &user, PASSWORD, None).await;
+                c = cl;
+                if r.status == 503 {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    assert_eq!(r.location.as_deref(), Some("/"), "{}", r.body);
+                    logins.fetch_add(1, Ordering::Relaxed);
+                }
+                i += 1;
+            }
+        }));
+    }
+    // Let the pool fill before timing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let loaded = run_clients_for(server, ticks, 1, MODAL_RUN, modal).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    ModalUnderLoad {
+        at_rest,
+        loaded,
+        logins: logins.load(Ordering::Relaxed),
+        refused: refused.load(Ordering::Relaxed),
+        login_wall: started.elapsed(),
+    }
 }

@@ -209,7 +209,8 @@ fn a_slow_hash_on_the_pool_leaves_the_executor_thread_free_for_other_tasks() {
         "the cheap task took {cheap:?} while the sign-in took {login:?}"
     );
     // The same measurement tells inline hashing apart: the cheap task waits for the hash.
-    let (cheap, login) = cheap_task_delay_during_a_slow_sign_in(Arc::new(InlineHashPool::default()));
+    let (cheap, login) =
+        cheap_task_delay_during_a_slow_sign_in(Arc::new(InlineHashPool::default()));
     assert!(
         cheap * 4 >= login,
         "inline: the cheap task took {cheap:?}, the sign-in {login:?}"

@@ -19,7 +19,10 @@ async fn a_sign_in_the_full_hash_pool_refuses_is_unavailable_and_counts_nothing(
         let r = w
             .try_password(&LoginState::Anonymous, name, PASSWORD, None, &ctx())
             .await;
-        assert!(matches!(r, Err(ServiceError::Unavailable(_))), "{name}: {r:?}");
+        assert!(
+            matches!(r, Err(ServiceError::Unavailable(_))),
+            "{name}: {r:?}"
+        );
         let user_key = LockoutKey::user(&Username::parse(name).unwrap());
         assert_eq!(w.mem.lockout.get(&user_key).await.unwrap(), None, "{name}");
     }

@@ -11,6 +11,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_create_tables;
 mod m20261128_000002_sessions_listing_index;
 mod m20261201_000001_binary_collations;
+mod m20261201_000002_known_clients;
 
 /// The name of modal2fa's migration-history table.
 pub const MIGRATION_TABLE: &str = "modal2fa_migrations";
@@ -25,6 +26,7 @@ pub const TABLES: &[&str] = &[
     "modal2fa_lockout",
     "modal2fa_sessions",
     "modal2fa_audit_events",
+    "modal2fa_known_clients",
 ];
 
 /// The migrator: `Migrator::up(&db, None)` applies what is pending.
@@ -37,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_tables::Migration),
             Box::new(m20261128_000002_sessions_listing_index::Migration),
             Box::new(m20261201_000001_binary_collations::Migration),
+            Box::new(m20261201_000002_known_clients::Migration),
         ]
     }
 

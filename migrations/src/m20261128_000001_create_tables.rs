@@ -339,7 +339,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for t in crate::TABLES.iter().rev() {
+        // The tables this migration created (later ones are dropped by their own).
+        for t in crate::TABLES[..8].iter().rev() {
             m.drop_table(Table::drop().table(Alias::new(*t)).if_exists().to_owned())
                 .await?;
         }

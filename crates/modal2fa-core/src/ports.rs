@@ -339,12 +339,30 @@ pub trait LockoutStore: Send + Sync {
     async fn list(&self, page: Page) -> PortResult<Vec<LockoutEntry>>;
     /// Deletes stale entries; returns how many.
     async fn purge_expired(&self, cutoff: OffsetDateTime) -> PortResult<u64>;
+    /// Records that `account` (a canonical username) signed in from the address bucket
+    /// `bucket` at `at`: an upsert keeping the latest time.
+    async fn remember_client(
+        &self,
+        account: &str,
+        bucket: &str,
+        at: OffsetDateTime,
+    ) -> PortResult<()>;
+    /// Whether `account` signed in from `bucket` after `since`.
+    async fn knows_client(
+        &self,
+        account: &str,
+        bucket: &str,
+        since: OffsetDateTime,
+    ) -> PortResult<bool>;
+    /// Forgets the addresses last signed in from before `before`; returns how many.
+    async fn forget_clients(&self, before: OffsetDateTime) -> PortResult<u64>;
 }
 
 /// Server-side sessions, keyed by the SHA-256 of the session id.
 ///
-/// Contract: `save` inserts or replaces; `renew` atomically removes `old` and stores `new`;
-/// `replace` and `touch` change an existing session only;
+/// Contract: `save` inserts only (an existing id is a conflict); `renew` atomically moves
+/// an existing session to its new id; `replace` and `touch` change an existing session
+/// only — none of them ever brings back a session that was deleted;
 /// `list_active` returns sessions with a user whose expiry is after `now`, newest first;
 /// `delete_for_user` ends every session of a user at once; `purge_expired` deletes
 /// sessions whose expiry is at or before `now`.

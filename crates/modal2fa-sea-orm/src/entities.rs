@@ -152,6 +152,26 @@ pub mod lockout {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// `modal2fa_known_clients`.
+pub mod known_clients {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "modal2fa_known_clients")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub account: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ip_bucket: String,
+        pub last_success_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// `modal2fa_sessions`.
 pub mod sessions {
     use sea_orm::entity::prelude::*;

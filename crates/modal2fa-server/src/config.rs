@@ -114,6 +114,11 @@ pub struct LockoutConfig {
     pub ip_failed_attempts: Bounded<1, { u32::MAX }>,
     /// Wrong second-factor codes before an account's second factor is locked.
     pub factor_failed_attempts: Bounded<1, 100>,
+    /// Consecutive failed checks after which an account stays locked until its owner
+    /// succeeds from a known address or device, or an administrator clears it.
+    pub max_consecutive_failures: Bounded<1, 100_000>,
+    /// Days an address that signed in successfully lets its owner through a lock.
+    pub known_client_days: Bounded<1, 400>,
     /// The first lock's length (at most a day).
     pub lockout_seconds: Bounded<1, 86_400>,
     /// The longest lock (at most 30 days).
@@ -162,6 +167,8 @@ impl Default for LockoutConfig {
         Self {
             user_failed_attempts: Bounded::new(10),
             factor_failed_attempts: Bounded::new(5),
+            max_consecutive_failures: Bounded::new(100),
+            known_client_days: Bounded::new(30),
             ip_failed_attempts: Bounded::new(20),
             lockout_seconds: Bounded::new(30),
             max_lockout_seconds: Bounded::new(86_400),
@@ -538,6 +545,8 @@ impl Config {
                 user_failed_attempts: lockout.user_failed_attempts.get(),
                 ip_failed_attempts: lockout.ip_failed_attempts.get(),
                 factor_failed_attempts: lockout.factor_failed_attempts.get(),
+                max_consecutive_failures: lockout.max_consecutive_failures.get(),
+                known_client_days: lockout.known_client_days.get(),
                 lockout_seconds: lockout.lockout_seconds.get(),
                 max_lockout_seconds: lockout.max_lockout_seconds.get(),
                 excluded: lockout.excluded_ips.clone(),

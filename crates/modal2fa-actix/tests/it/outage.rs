@@ -77,6 +77,18 @@ impl LockoutStore for Outage<dyn LockoutStore> {
         self.up()?;
         self.inner.purge_expired(cutoff).await
     }
+    async fn remember_client(&self, a: &str, b: &str, at: OffsetDateTime) -> PortResult<()> {
+        self.up()?;
+        self.inner.remember_client(a, b, at).await
+    }
+    async fn knows_client(&self, a: &str, b: &str, since: OffsetDateTime) -> PortResult<bool> {
+        self.up()?;
+        self.inner.knows_client(a, b, since).await
+    }
+    async fn forget_clients(&self, before: OffsetDateTime) -> PortResult<u64> {
+        self.up()?;
+        self.inner.forget_clients(before).await
+    }
 }
 
 #[async_trait]

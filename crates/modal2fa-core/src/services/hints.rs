@@ -60,6 +60,41 @@ impl CounterHints {
     }
 }
 
+/// How long a recorded successful sign-in from an address is not written again.
+const CLIENT_REFRESH: time::Duration = time::Duration::hours(1);
+
+/// Pairs remembered at most; the table starts afresh beyond (it only saves writes).
+const CLIENT_CAP: usize = 10_000;
+
+/// The (account, address bucket) pairs this process recorded a successful sign-in for
+/// lately: a sign-in from a pair recorded within the last hour writes nothing, so the
+/// everyday sign-in costs no statement for it (the stored time is then at most an hour
+/// old, against a memory of `known_client_days`).
+#[derive(Default)]
+pub(crate) struct RecentClients(
+    Mutex<std::collections::HashMap<(String, String), time::OffsetDateTime>>,
+);
+
+impl RecentClients {
+    /// Whether the pair's success at `now` should be written.
+    pub fn stale(&self, account: &str, bucket: &str, now: time::OffsetDateTime) -> bool {
+        self.0.lock().map_or(true, |g| {
+            g.get(&(account.to_owned(), bucket.to_owned()))
+                .is_none_or(|at| now - *at >= CLIENT_REFRESH)
+        })
+    }
+
+    /// The pair's success at `now` was written.
+    pub fn written(&self, account: &str, bucket: &str, now: time::OffsetDateTime) {
+        if let Ok(mut g) = self.0.lock() {
+            if g.len() >= CLIENT_CAP {
+                g.clear();
+            }
+            g.insert((account.to_owned(), bucket.to_owned()), now);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

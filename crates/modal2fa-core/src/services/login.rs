@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::report::{CookieUpdate, LoginReport};
 use super::{Context, LockView};
 use crate::error::{Forbidden, ServiceError, ServiceResult};
-use crate::lockout::{LockStatus, LockoutKey};
+use crate::lockout::{self, LockStatus, LockoutKey};
 use crate::machine::{
     self, Effect, FactorVerdict, LoginEvent, LoginState, MicrosoftRefusal, MicrosoftVerdict,
     Outcome, PasswordAttempt, PasswordVerdict, Refusal, SignedIn, TrustedDeviceVerdict,
@@ -65,6 +65,14 @@ impl Context {
         let instructions = self
             .apply(&t, &view, user_id, typed_username, ctx, detail)
             .await?;
+        // A sign-in makes this address one its owner may come through a lock from.
+        if let Some(u) = user
+            && t.effects
+                .iter()
+                .any(|e| matches!(e, Effect::RecordLogin(_)))
+        {
+            self.remember_client(&u.username.canonical(), ctx).await?;
+        }
         // Offered once, right after a second factor (the state says so), if policy allows.
         let offered = t.state.signed_in().is_some_and(|s| s.trust_offer);
         let offer_trust = match (&t.outcome, user) {
@@ -105,15 +113,29 @@ impl Context {
             return Ok(LoginReport::refused(state, Refusal::Invalid(e)));
         }
         let username = Username::parse(&form.username).ok();
-        let user_key = username.as_ref().map(LockoutKey::user);
+        let mut user_key = username.as_ref().map(LockoutKey::user);
         let ip_key = self.ip_key(ctx.ip);
         let keys: Vec<&LockoutKey> = user_key.iter().chain(ip_key.iter()).collect();
-        let view = self.reserve_attempt(&keys).await?;
+        let mut view = self.reserve_attempt(&keys).await?;
 
-        let user = match (&username, view.status) {
+        let mut user = match (&username, view.status) {
             (Some(name), LockStatus::Open) => self.ports.users.find_by_username(name).await?,
             _ => None,
         };
+        // The account is locked by failures from elsewhere, not this address: its owner may
+        // still try from an address that signed in before, or with a trusted device,
+        // counted on the account-at-this-address key instead.
+        if let (Some(name), Some(account)) = (&username, &user_key)
+            && view.locked_by(account, self.now())
+            && !ip_key
+                .as_ref()
+                .is_some_and(|k| view.locked_by(k, self.now()))
+            && let Some((owner, through)) = self.owner_through_lock(name, &form, &view, ctx).await?
+        {
+            user = Some(owner);
+            user_key = through.0;
+            view = through.1;
+        }
         let mut verdict = PasswordVerdict::Invalid;
         let mut cookie = CookieUpdate::Keep;
         let mut concerned = None;
@@ -129,7 +151,10 @@ impl Context {
                     if needs_upgrade {
                         self.upgrade_hash(u, &form.password).await;
                     }
-                    let (v, update) = self.valid_password(u, &form, ctx).await?;
+                    let account = user_key
+                        .clone()
+                        .unwrap_or_else(|| LockoutKey::user(&u.username));
+                    let (v, update) = self.valid_password(u, account, &form, ctx).await?;
                     verdict = PasswordVerdict::Valid(v);
                     cookie = update;
                     concerned = Some(u.clone());
@@ -171,9 +196,12 @@ impl Context {
     }
 
     /// The facts about a correct password that the machine decides on.
+    /// `account` is the key the attempt counts on as the account's: the username's, or the
+    /// account-at-this-address key of an owner let through a lock.
     async fn valid_password(
         &self,
         u: &User,
+        account: LockoutKey,
         form: &PasswordLogin,
         ctx: &RequestContext,
     ) -> ServiceResult<(ValidPassword, CookieUpdate)> {
@@ -201,7 +229,7 @@ impl Context {
         };
         let valid = ValidPassword {
             user_id: u.id,
-            user_key: LockoutKey::user(&u.username),
+            user_key: account,
             password_login_allowed,
             two_factor_applies,
             trusted_device: trusted,
@@ -216,6 +244,51 @@ impl Context {
     async fn unchecked(&self, view: &LockView, e: ServiceError) -> ServiceError {
         self.settle_reserved(view).await;
         e
+    }
+
+    /// The owner of a locked account, if this attempt may go through the lock: the active
+    /// account of `name`, tried from an address bucket it signed in from within
+    /// `known_client_days`, or with a live trusted-device cookie of that account. Such an
+    /// attempt is counted before its check on the account-at-this-address key (and on the
+    /// address, if the first count did not reach it), which is returned with the new view;
+    /// a success clears that key only, so the lock stays for everyone else.
+    async fn owner_through_lock(
+        &self,
+        name: &Username,
+        form: &PasswordLogin,
+        first: &LockView,
+        ctx: &RequestContext,
+    ) -> ServiceResult<Option<(User, (Option<LockoutKey>, LockView))>> {
+        let Some(owner) = self
+            .ports
+            .users
+            .find_by_username(name)
+            .await?
+            .filter(|u| u.is_active)
+        else {
+            return Ok(None);
+        };
+        let account = owner.username.canonical();
+        let bucket = lockout::bucket(ctx.ip);
+        let since =
+            self.now() - time::Duration::days(i64::from(self.settings.lockout.known_client_days));
+        let known = self
+            .ports
+            .lockout
+            .knows_client(&account, &bucket, since)
+            .await?;
+        let holds_device = match &form.trusted_device_cookie {
+            Some(cookie) if !known => self.holds_live_device(&owner, cookie).await?,
+            _ => false,
+        };
+        if !known && !holds_device {
+            return Ok(None);
+        }
+        let through = LockoutKey::UserAt(account, bucket);
+        let ip_key = self.ip_key(ctx.ip).filter(|k| first.counted(k).is_none());
+        let keys: Vec<&LockoutKey> = std::iter::once(&through).chain(ip_key.iter()).collect();
+        let view = self.reserve_attempt(&keys).await?;
+        Ok(Some((owner, (Some(through), view))))
     }
 
     /// Rehashes a verified legacy password; a failure (the pool is full, say) leaves the

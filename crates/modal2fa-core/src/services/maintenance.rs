@@ -1,5 +1,6 @@
 //! Housekeeping the server runs in the background: expired sessions, lockout counters that
-//! have been quiet for the longest lock, and authenticator-app enrolments that were never
+//! have been quiet for the longest lock, addresses not signed in from for
+//! `known_client_days`, and authenticator-app enrolments that were never
 //! confirmed (today's enrolment stores nothing until it is confirmed; rows left by an
 //! earlier version, or by a request cut off between storing and confirming, go here).
 
@@ -20,6 +21,8 @@ pub struct Purged {
     pub lockout_counters: u64,
     /// Unconfirmed enrolments older than [`UNCONFIRMED_ENROLMENT_TTL`].
     pub enrolments: u64,
+    /// Addresses not signed in from for `known_client_days`.
+    pub known_clients: u64,
 }
 
 /// Background housekeeping.
@@ -42,6 +45,13 @@ impl MaintenanceService {
                 .ports
                 .factors
                 .purge_unconfirmed_totp(now - UNCONFIRMED_ENROLMENT_TTL)
+                .await?,
+            known_clients: c
+                .ports
+                .lockout
+                .forget_clients(
+                    now - time::Duration::days(i64::from(c.settings.lockout.known_client_days)),
+                )
                 .await?,
         })
     }

@@ -90,6 +90,8 @@ pub(crate) struct Context {
     pub hasher: Arc<PasswordHasher>,
     /// Which lockout keys probably have a counter (chooses how to count, not what).
     pub hints: hints::CounterHints,
+    /// Successful sign-ins from an address recorded lately.
+    pub recent_clients: hints::RecentClients,
 }
 
 /// The services, wired to one set of ports, one policy and one server secret. Cheap to
@@ -130,6 +132,7 @@ impl Modal2fa {
             policy,
             settings,
             hints: hints::CounterHints::default(),
+            recent_clients: hints::RecentClients::default(),
         });
         Self {
             login: LoginService(ctx.clone()),
@@ -190,6 +193,12 @@ impl LockView {
             self.entries.extend(entry);
         }
         self
+    }
+
+    /// Whether `key` is locked at `now` by what this view read or counted.
+    pub fn locked_by(&self, key: &LockoutKey, now: OffsetDateTime) -> bool {
+        let entry = self.counted(key).or_else(|| self.seen(key));
+        lockout::status(entry, now).is_locked()
     }
 
     /// The keys this attempt was counted on before its check.
@@ -398,6 +407,20 @@ impl Context {
             .record_failure(key, view.seen(key), self.now(), rule)
             .await?;
         self.hints.exists(key);
+        Ok(())
+    }
+
+    /// Records a successful sign-in of `account` (canonical username) from the request's
+    /// address bucket, unless this process did so within the last hour.
+    pub async fn remember_client(&self, account: &str, ctx: &RequestContext) -> ServiceResult<()> {
+        let (bucket, now) = (lockout::bucket(ctx.ip), self.now());
+        if self.recent_clients.stale(account, &bucket, now) {
+            self.ports
+                .lockout
+                .remember_client(account, &bucket, now)
+                .await?;
+            self.recent_clients.written(account, &bucket, now);
+        }
         Ok(())
     }
 

@@ -92,6 +92,26 @@ impl Context {
         mac.finalize().into_bytes().to_vec()
     }
 
+    /// Whether `value` is the current cookie of a live trusted device of `user` (read
+    /// only: nothing rotates; the sign-in that follows checks it again).
+    pub(crate) async fn holds_live_device(
+        &self,
+        user: &User,
+        value: &SecretString,
+    ) -> ServiceResult<bool> {
+        let Some(token) = TrustedDeviceToken::parse(value.expose()) else {
+            return Ok(false);
+        };
+        let Some(device) = self.ports.trusted_devices.find(token.id()).await? else {
+            return Ok(false);
+        };
+        let now = self.now();
+        Ok(device.user_id == user.id
+            && now - device.last_used_at <= self.settings.trusted_device_lifetime
+            && now - device.created_at <= self.settings.trusted_device_max_age
+            && token.matches(&device) == TrustedTokenMatch::Current)
+    }
+
     /// Checks a trusted-device cookie for `user`, rotating its key on success and
     /// revoking the device when a superseded key is presented.
     pub(crate) async fn check_trusted_device(

@@ -166,6 +166,15 @@ impl LockoutStore for CannotCount {
     async fn purge_expired(&self, cutoff: time::OffsetDateTime) -> PortResult<u64> {
         self.0.purge_expired(cutoff).await
     }
+    async fn remember_client(&self, a: &str, b: &str, at: time::OffsetDateTime) -> PortResult<()> {
+        self.0.remember_client(a, b, at).await
+    }
+    async fn knows_client(&self, a: &str, b: &str, s: time::OffsetDateTime) -> PortResult<bool> {
+        self.0.knows_client(a, b, s).await
+    }
+    async fn forget_clients(&self, before: time::OffsetDateTime) -> PortResult<u64> {
+        self.0.forget_clients(before).await
+    }
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ mod factor_budget;
 mod hash_pool;
 mod links;
 mod lockout;
+mod lockout_dos;
 mod microsoft;
 mod password;
 mod second_factor;

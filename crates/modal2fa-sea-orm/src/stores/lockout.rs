@@ -7,11 +7,12 @@ use async_trait::async_trait;
 use modal2fa_core::lockout::{self, LockoutEntry, LockoutKey, LockoutRule};
 use modal2fa_core::model::*;
 use modal2fa_core::ports::*;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use time::OffsetDateTime;
 
 use super::corrupt;
+use crate::entities::known_clients;
 use crate::entities::lockout as lockout_rows;
 use crate::{SeaOrmStore, from_micros, map_err, to_micros, truncate};
 
@@ -249,6 +250,57 @@ impl LockoutStore for SeaOrmStore {
                     .add(lockout_rows::Column::LockedUntil.is_null())
                     .add(lockout_rows::Column::LockedUntil.lt(cutoff)),
             )
+            .exec(&self.db)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected)
+    }
+
+    async fn remember_client(
+        &self,
+        account: &str,
+        bucket: &str,
+        at: OffsetDateTime,
+    ) -> PortResult<()> {
+        use known_clients::Column as C;
+        let row = known_clients::ActiveModel {
+            account: Set(account.to_owned()),
+            ip_bucket: Set(bucket.to_owned()),
+            last_success_at: Set(to_micros(at)),
+        };
+        known_clients::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([C::Account, C::IpBucket])
+                    .update_column(C::LastSuccessAt)
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn knows_client(
+        &self,
+        account: &str,
+        bucket: &str,
+        since: OffsetDateTime,
+    ) -> PortResult<bool> {
+        use known_clients::Column as C;
+        let row = known_clients::Entity::find()
+            .filter(C::Account.eq(account))
+            .filter(C::IpBucket.eq(bucket))
+            .filter(C::LastSuccessAt.gt(to_micros(since)))
+            .one(&self.db)
+            .await
+            .map_err(map_err)?;
+        // Bytes, whatever the collation said.
+        Ok(row.is_some_and(|r| r.account == account && r.ip_bucket == bucket))
+    }
+
+    async fn forget_clients(&self, before: OffsetDateTime) -> PortResult<u64> {
+        let res = known_clients::Entity::delete_many()
+            .filter(known_clients::Column::LastSuccessAt.lt(to_micros(before)))
             .exec(&self.db)
             .await
             .map_err(map_err)?;

@@ -126,11 +126,30 @@ async fn a_user_signs_in_with_password_totp_and_a_trusted_device_on_the_database
         for _ in 0..10 {
             login(None, "wrong password").await;
         }
-        let r = login(None, "correct horse battery").await;
+        // Locked for a new address, even with the right password...
+        let form = PasswordLogin {
+            username: "alice".into(),
+            password: "correct horse battery".into(),
+            trusted_device_cookie: None,
+        };
+        let elsewhere =
+            RequestContext::new("192.0.2.99".parse().unwrap(), "Firefox", "/auth/login/");
+        let r = auth
+            .login
+            .submit_password(&LoginState::Anonymous, form, &elsewhere)
+            .await
+            .unwrap();
         assert!(
             matches!(r.outcome, Outcome::Refused(Refusal::Locked { .. })),
             "{backend:?}: {:?}",
             r.outcome
+        );
+        // ...while the address alice signed in from still gets its own budget.
+        let known = login(None, "correct horse battery").await;
+        assert!(
+            matches!(known.outcome, Outcome::SecondFactorRequired { .. }),
+            "{backend:?}: {:?}",
+            known.outcome
         );
         db.drop_db().await;
     }

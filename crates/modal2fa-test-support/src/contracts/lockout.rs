@@ -59,12 +59,60 @@ where
             ),
             case!("entries list newest first, in pages", list_pages),
             case!(
+                "an address an account signed in from is known until it is forgotten",
+                known_clients
+            ),
+            case!(
                 "purging removes entries quiet since before the cutoff only",
                 purge_stale
             ),
         ],
     )
     .await;
+}
+
+async fn known_clients(s: S) -> Result<(), String> {
+    let day = time::Duration::days(1);
+    ensure!(
+        !s.knows_client("alice", "192.0.2.1", NOW - day)
+            .await
+            .map_err(e)?,
+        "unknown at first"
+    );
+    s.remember_client("alice", "192.0.2.1", NOW - 3 * day)
+        .await
+        .map_err(e)?;
+    s.remember_client("alice", "192.0.2.1", NOW - day / 2)
+        .await
+        .map_err(e)?;
+    s.remember_client("alíce", "192.0.2.2", NOW - 3 * day)
+        .await
+        .map_err(e)?;
+    ensure!(
+        s.knows_client("alice", "192.0.2.1", NOW - day)
+            .await
+            .map_err(e)?,
+        "the latest success counts"
+    );
+    ensure!(
+        !s.knows_client("alice", "192.0.2.2", NOW - 5 * day)
+            .await
+            .map_err(e)?,
+        "another account's address (bytes compared)"
+    );
+    ensure!(
+        !s.knows_client("alice", "192.0.2.1", NOW).await.map_err(e)?,
+        "not since now"
+    );
+    let forgotten = s.forget_clients(NOW - day).await.map_err(e)?;
+    ensure!(forgotten == 1, "forgot {forgotten}, not only the old pair");
+    ensure!(
+        s.knows_client("alice", "192.0.2.1", NOW - day)
+            .await
+            .map_err(e)?,
+        "the recent pair kept"
+    );
+    Ok(())
 }
 
 async fn keys_compare_exactly(s: S) -> Result<(), String> {

@@ -13,7 +13,10 @@ use super::page;
 
 /// Lockout counters in memory.
 #[derive(Debug, Default)]
-pub struct MemoryLockout(Mutex<HashMap<LockoutKey, LockoutEntry>>);
+pub struct MemoryLockout(
+    Mutex<HashMap<LockoutKey, LockoutEntry>>,
+    Mutex<HashMap<(String, String), OffsetDateTime>>,
+);
 
 #[async_trait]
 impl LockoutStore for MemoryLockout {
@@ -89,5 +92,34 @@ impl LockoutStore for MemoryLockout {
         let before = g.len();
         g.retain(|_, e| e.locked_until.is_some_and(|u| u >= cutoff) || e.last_failure_at >= cutoff);
         Ok((before - g.len()) as u64)
+    }
+    async fn remember_client(
+        &self,
+        account: &str,
+        bucket: &str,
+        at: OffsetDateTime,
+    ) -> PortResult<()> {
+        let mut g = self.1.lock().unwrap();
+        let last = g
+            .entry((account.to_owned(), bucket.to_owned()))
+            .or_insert(at);
+        *last = (*last).max(at);
+        Ok(())
+    }
+    async fn knows_client(
+        &self,
+        account: &str,
+        bucket: &str,
+        since: OffsetDateTime,
+    ) -> PortResult<bool> {
+        let g = self.1.lock().unwrap();
+        Ok(g.get(&(account.to_owned(), bucket.to_owned()))
+            .is_some_and(|last| *last > since))
+    }
+    async fn forget_clients(&self, before: OffsetDateTime) -> PortResult<u64> {
+        let mut g = self.1.lock().unwrap();
+        let n = g.len();
+        g.retain(|_, last| *last >= before);
+        Ok((n - g.len()) as u64)
     }
 }

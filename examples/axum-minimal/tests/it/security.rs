@@ -440,9 +440,7 @@ async fn a_malformed_form_answers_fixed_copy_not_the_parser_s_message() {
     let mut b = h.browser();
     b.get("/").await;
     b.post("/login", SIGN_IN).await;
-    let r = b
-        .post("/totp/confirm", "enrolment=x")
-        .await;
+    let r = b.post("/totp/confirm", "enrolment=x").await;
     assert_eq!(
         (r.status, r.body.as_str()),
         (

@@ -3,6 +3,7 @@
 mod account;
 mod copy;
 mod csrf;
+mod delay;
 mod devices;
 mod error;
 mod extract;
@@ -33,6 +34,7 @@ use modal2fa_core::model::RequestContext;
 use modal2fa_core::secret::{KeyPurpose, Keys, ServerSecret};
 
 pub use csrf::{Csrf, Holder, Nonce};
+pub use delay::TokioDelay;
 pub use error::{Shown, WebError};
 pub use extract::{Flow, NextQuery, Posted, TokenForm};
 pub use guards::{

@@ -60,6 +60,7 @@ pub async fn services(dir: &Path, hashing: PasswordHashing) -> (Modal2fa, SeaOrm
         clock: Arc::new(SystemClock),
         random: Arc::new(OsRandom),
         hash_pool: Arc::new(Inline),
+        delay: Arc::new(TokioDelay),
     };
     (
         Modal2fa::new(
@@ -70,6 +71,20 @@ pub async fn services(dir: &Path, hashing: PasswordHashing) -> (Modal2fa, SeaOrm
         ),
         store,
     )
+}
+
+/// Seeding waits on tokio's timer (it signs in nobody, so it never waits).
+struct TokioDelay;
+
+#[async_trait::async_trait]
+impl modal2fa_core::ports::Delay for TokioDelay {
+    fn now(&self) -> std::time::Instant {
+        std::time::Instant::now()
+    }
+
+    async fn sleep(&self, duration: std::time::Duration) {
+        tokio::time::sleep(duration).await;
+    }
 }
 
 /// Seeding sends no mail.

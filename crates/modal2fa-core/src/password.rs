@@ -1,7 +1,21 @@
 //! Password hashing: Argon2id in PHC strings by default, PBKDF2-SHA256 in Django's format
 //! for compatibility; Django hashes are verified and reported for upgrade on login.
+//!
+//! # Timing
+//!
+//! A stored hash that cannot verify anything — Django's unusable password (`!` and random
+//! characters), an unknown algorithm, a hash that does not parse — costs exactly what an
+//! unknown account costs: [`PasswordHasher::verify`] spends the configured scheme's dummy
+//! verification on it instead of returning at once. What this equalises is the CPU work of
+//! a failure for every hash *not slower than the configured scheme*. A legacy hash that is
+//! inherently slower (Django's PBKDF2 at 1 000 000 iterations against Argon2id) cannot be
+//! made faster; the sign-in service hides that difference in the wall-clock time of the
+//! answer instead, with an asynchronous floor (see [`measure_answer_floor`] and
+//! `Settings::password_answer_floor`), never by burning the legacy cost on every failure.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -9,7 +23,7 @@ use data_encoding::BASE64;
 use sha2::Sha256;
 
 use crate::model::{ParseError, Problem, User, canonical_form};
-use crate::ports::SecretGenerator;
+use crate::ports::{Delay, SecretGenerator};
 use crate::secret::{SecretString, constant_time_eq};
 
 /// Which hash new passwords get.
@@ -69,6 +83,17 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 pub struct PasswordHasher {
     scheme: PasswordHashing,
     dummy: OnceLock<String>,
+    /// Dummy verifications spent so far (read by the tests).
+    dummy_runs: AtomicU64,
+}
+
+/// The fixed salt of the dummy hash: it guards nothing, so it needs no randomness.
+struct DummySalt;
+
+impl SecretGenerator for DummySalt {
+    fn fill(&self, buf: &mut [u8]) {
+        buf.fill(0x5a);
+    }
 }
 
 impl PasswordHasher {
@@ -77,6 +102,7 @@ impl PasswordHasher {
         Self {
             scheme,
             dummy: OnceLock::new(),
+            dummy_runs: AtomicU64::new(0),
         }
     }
 
@@ -128,71 +154,122 @@ impl PasswordHasher {
         }
     }
 
-    /// Verifies a password against a stored hash of any supported scheme.
+    /// Verifies a password against a stored hash of any supported scheme. A stored hash
+    /// that cannot verify (unusable, unknown algorithm, unparsable) is
+    /// [`PasswordCheck::Invalid`] after the same dummy verification an unknown account
+    /// gets, never at once.
     pub fn verify(&self, password: &SecretString, stored: &str) -> PasswordCheck {
         let pwd = password.expose();
         if pwd.len() > MAX_PASSWORD_BYTES {
             return PasswordCheck::Invalid;
         }
+        match self.verify_stored(pwd, stored) {
+            Some(check) => check,
+            None => {
+                self.spend_dummy(pwd);
+                PasswordCheck::Invalid
+            }
+        }
+    }
+
+    /// The check of `pwd` against `stored`, or `None` when `stored` cannot verify anything.
+    fn verify_stored(&self, pwd: &str, stored: &str) -> Option<PasswordCheck> {
         if let Some(rest) = stored.strip_prefix("pbkdf2_sha256$") {
             let mut parts = rest.splitn(3, '$');
             let (Some(iter), Some(salt), Some(_)) = (parts.next(), parts.next(), parts.next())
             else {
-                return PasswordCheck::Invalid;
+                return None;
             };
-            let Ok(iterations) = iter.parse::<u32>() else {
-                return PasswordCheck::Invalid;
-            };
+            let iterations = iter.parse::<u32>().ok()?;
             if iterations == 0 || iterations > 10_000_000 {
-                return PasswordCheck::Invalid;
+                return None;
             }
             let computed = django_pbkdf2(pwd, salt, iterations);
             if !constant_time_eq(computed.as_bytes(), stored.as_bytes()) {
-                return PasswordCheck::Invalid;
+                return Some(PasswordCheck::Invalid);
             }
             let needs_upgrade = self.scheme != PasswordHashing::Pbkdf2Sha256 { iterations };
-            return PasswordCheck::Valid { needs_upgrade };
+            return Some(PasswordCheck::Valid { needs_upgrade });
         }
         // Django's Argon2PasswordHasher writes "argon2$argon2id$v=19$…".
         let (phc, from_django) = match stored.strip_prefix("argon2$") {
             Some(rest) => (format!("${rest}"), true),
             None => (stored.to_owned(), false),
         };
-        let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(&phc) else {
-            return PasswordCheck::Invalid;
-        };
-        let Ok(params) = Params::try_from(&parsed) else {
-            return PasswordCheck::Invalid;
-        };
+        let parsed = argon2::password_hash::phc::PasswordHash::new(&phc).ok()?;
+        let params = Params::try_from(&parsed).ok()?;
         let algorithm = match parsed.algorithm.as_str() {
             "argon2id" => Algorithm::Argon2id,
             "argon2i" => Algorithm::Argon2i,
             "argon2d" => Algorithm::Argon2d,
-            _ => return PasswordCheck::Invalid,
+            _ => return None,
         };
         let verifier = Argon2::new(algorithm, Version::V0x13, params.clone());
         if verifier.verify_password(pwd.as_bytes(), &parsed).is_err() {
-            return PasswordCheck::Invalid;
+            return Some(PasswordCheck::Invalid);
         }
         let current = matches!(self.scheme, PasswordHashing::Argon2id { memory_kib, iterations, parallelism }
             if algorithm == Algorithm::Argon2id
                 && params.m_cost() == memory_kib
                 && params.t_cost() == iterations
                 && params.p_cost() == parallelism);
-        PasswordCheck::Valid {
+        Some(PasswordCheck::Valid {
             needs_upgrade: from_django || !current,
-        }
+        })
     }
 
     /// Spends the same time as verifying a real password, for unknown or locked users,
     /// so response time does not reveal whether an account exists.
-    pub fn dummy_verify(&self, password: &SecretString, rng: &dyn SecretGenerator) {
+    pub fn dummy_verify(&self, password: &SecretString) {
+        self.spend_dummy(password.expose());
+    }
+
+    /// One verification of `pwd` against a hash of the configured scheme; the result is
+    /// thrown away.
+    fn spend_dummy(&self, pwd: &str) {
         let dummy = self.dummy.get_or_init(|| {
-            self.hash(&SecretString::new("modal2fa-dummy-password"), rng)
+            self.hash(&SecretString::new("modal2fa-dummy-password"), &DummySalt)
                 .unwrap_or_default()
         });
-        let _ = self.verify(password, dummy);
+        self.dummy_runs.fetch_add(1, Ordering::Relaxed);
+        // Never `verify`: a dummy that could not be made must not recurse.
+        let _ = self.verify_stored(pwd, dummy);
     }
+}
+
+/// Django's PBKDF2-SHA256 at its default cost since Django 5.2 (1 000 000 iterations): the
+/// legacy class a migrated Django user table typically holds.
+pub const DJANGO_PBKDF2: PasswordHashing = PasswordHashing::Pbkdf2Sha256 {
+    iterations: 1_000_000,
+};
+
+/// The answer floor for failed password checks (`Settings::password_answer_floor`), measured
+/// once at start-up on the calling thread: one failed verification of each `legacy` scheme
+/// the user store still holds and one dummy verification of `scheme` are timed on
+/// `timer`'s monotonic clock, and the slowest, times 1.25 plus 10 ms, is the floor. The
+/// margin absorbs the variance of a verification; a failure slower than the floor (a
+/// machine under load) answers when it is done.
+///
+/// This costs one verification of every listed scheme (about a third of a second for
+/// [`DJANGO_PBKDF2`] in a release build) and never runs again.
+pub fn measure_answer_floor(
+    scheme: PasswordHashing,
+    legacy: &[PasswordHashing],
+    timer: &dyn Delay,
+) -> Result<Duration, HashError> {
+    let attempt = SecretString::new("modal2fa-floor-measurement");
+    let configured = PasswordHasher::new(scheme);
+    let started = timer.now();
+    configured.dummy_verify(&attempt);
+    let mut slowest = timer.now().saturating_duration_since(started);
+    for legacy_scheme in legacy {
+        let hasher = PasswordHasher::new(*legacy_scheme);
+        let stored = hasher.hash(&SecretString::new("modal2fa-legacy-sample"), &DummySalt)?;
+        let started = timer.now();
+        let _ = configured.verify(&attempt, &stored);
+        slowest = slowest.max(timer.now().saturating_duration_since(started));
+    }
+    Ok(slowest.mul_f64(1.25) + Duration::from_millis(10))
 }
 
 fn django_pbkdf2(password: &str, salt: &str, iterations: u32) -> String {
@@ -374,7 +451,76 @@ mod tests {
             h.verify(&long.as_str().into(), &hash),
             PasswordCheck::Invalid
         );
-        h.dummy_verify(&"anything".into(), &rng);
+        h.dummy_verify(&"anything".into());
+    }
+
+    #[test]
+    fn an_unusable_or_unparsable_stored_hash_spends_the_dummy_verification_an_unknown_user_does() {
+        let h = PasswordHasher::new(cheap_argon());
+        let unusable = "!9nd6P3fVjQm2xkT1uRb8sYcWz4LhA0eGoJtKqNv";
+        for (n, stored) in [
+            unusable,
+            "!",
+            "",
+            "md5$x$y",
+            "pbkdf2_sha256$x$y$z",
+            "pbkdf2_sha256$0$s$h",
+            "pbkdf2_sha256$99999999$s$h",
+            "$argon2id$nonsense",
+            "$scrypt$ln=16,r=8,p=1$c2FsdA$aGFzaA",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            assert_eq!(h.verify(&"pw".into(), stored), PasswordCheck::Invalid);
+            assert_eq!(
+                h.dummy_runs.load(Ordering::Relaxed),
+                n as u64 + 1,
+                "{stored}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_usable_hash_is_verified_itself_and_spends_no_dummy_verification() {
+        let rng = SequenceRandom::new(3);
+        let h = PasswordHasher::new(cheap_argon());
+        let argon = h.hash(&"pw12345678".into(), &rng).unwrap();
+        let django = "pbkdf2_sha256$1000$abcdefghijklmnopqrstuv$qkObPPK9rP0GubfMXjglDC6HALWE6Op/eMHGy+WlhjE=";
+        assert_eq!(
+            h.verify(&"wrong one".into(), &argon),
+            PasswordCheck::Invalid
+        );
+        assert_eq!(h.verify(&"hunter3".into(), django), PasswordCheck::Invalid);
+        assert_eq!(h.dummy_runs.load(Ordering::Relaxed), 0);
+    }
+
+    /// A monotonic clock that moves 100 ms every time it is read.
+    struct Ticking(std::sync::Mutex<std::time::Instant>);
+
+    #[async_trait::async_trait]
+    impl Delay for Ticking {
+        fn now(&self) -> std::time::Instant {
+            let mut at = self.0.lock().unwrap();
+            *at += Duration::from_millis(100);
+            *at
+        }
+
+        async fn sleep(&self, _: Duration) {}
+    }
+
+    #[test]
+    fn the_answer_floor_is_the_slowest_measured_verification_with_a_margin() {
+        let legacy = [PasswordHashing::Pbkdf2Sha256 { iterations: 1000 }];
+        let start = legacy_start();
+        let floor = measure_answer_floor(cheap_argon(), &legacy, &Ticking(start.into())).unwrap();
+        assert_eq!(floor, Duration::from_millis(135));
+    }
+
+    fn legacy_start() -> std::time::Instant {
+        // Any instant will do: the ticking clock only ever moves forward from it.
+        #[expect(clippy::disallowed_methods, reason = "a test's starting instant")]
+        std::time::Instant::now()
     }
 
     #[test]

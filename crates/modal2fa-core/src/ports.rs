@@ -83,6 +83,22 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;
 }
 
+/// Monotonic time and asynchronous waiting: how the core holds a failed sign-in's answer
+/// back to its floor (see `Settings::password_answer_floor`) without a runtime of its own
+/// and without blocking a thread.
+///
+/// Contract: `now` is monotonic (never the wall clock, which may jump); `sleep(d)`
+/// completes no sooner than `d` after it was called, and waits on a timer of the host's
+/// runtime — it never blocks the thread that polls it. A test implementation may stand
+/// still, record `d` and return at once.
+#[async_trait]
+pub trait Delay: Send + Sync {
+    /// Now, on a monotonic clock.
+    fn now(&self) -> std::time::Instant;
+    /// Completes after `duration` (see the contract).
+    async fn sleep(&self, duration: std::time::Duration);
+}
+
 /// Cryptographically secure randomness. Core code never reads an ambient RNG.
 pub trait SecretGenerator: Send + Sync {
     /// Fills `buf` with random bytes.

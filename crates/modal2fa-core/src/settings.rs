@@ -50,6 +50,14 @@ pub struct Settings {
     pub trusted_device_max_age: Duration,
     /// Hash for new passwords.
     pub password_hashing: PasswordHashing,
+    /// A failed password check (a wrong password, an unknown, inactive or passwordless
+    /// account, an unusable hash) answers no sooner than this after the attempt began,
+    /// waiting asynchronously on the [`crate::ports::Delay`] port: the wall-clock time of
+    /// a failure is then the same whatever the stored hash, as long as the floor covers
+    /// the slowest hash the user store holds. Zero (the default) waits for nothing; set it
+    /// with [`crate::password::measure_answer_floor`] at start-up when legacy hashes slower
+    /// than the configured scheme remain (Django's PBKDF2 at 1 000 000 iterations).
+    pub password_answer_floor: std::time::Duration,
     /// Recovery codes generated per set (default 10).
     pub recovery_code_count: usize,
     /// The Microsoft tenant id that sign-ins must come from, when Microsoft sign-in is on.
@@ -69,6 +77,7 @@ impl Default for Settings {
             trusted_device_lifetime: Duration::days(90),
             trusted_device_max_age: Duration::days(365),
             password_hashing: PasswordHashing::default(),
+            password_answer_floor: std::time::Duration::ZERO,
             recovery_code_count: 10,
             microsoft_tenant_id: None,
         }

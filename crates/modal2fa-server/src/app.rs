@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use data_encoding::{BASE64, HEXLOWER};
-use modal2fa_actix::{Modal2faWeb, SecondFactorUser, TokioHashPool, WebSettings};
+use modal2fa_actix::{Modal2faWeb, SecondFactorUser, TokioDelay, TokioHashPool, WebSettings};
 use modal2fa_core::ports::SecretGenerator;
 use modal2fa_core::system::{OsRandom, SystemClock};
 use modal2fa_core::{DefaultPolicy, Modal2fa, Ports, ServerSecret};
@@ -79,6 +79,8 @@ pub fn services(config: &Config, store: SeaOrmStore) -> Result<Modal2fa, String>
         random: Arc::new(OsRandom),
         // Hashing off the request threads: one worker per core, a bounded queue, 503 beyond.
         hash_pool: Arc::new(TokioHashPool::for_this_machine()),
+        // A failed sign-in's answer waits for its floor on a tokio timer.
+        delay: Arc::new(TokioDelay),
     };
     Ok(Modal2fa::new(
         ports,

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use modal2fa_core::Ports;
 use modal2fa_core::ports::{
-    Clock, HashJob, HashOutput, HashPool, PortError, PortResult, SecretGenerator,
+    Clock, Delay, HashJob, HashOutput, HashPool, PortError, PortResult, SecretGenerator,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -48,6 +48,51 @@ impl FixedClock {
 impl Clock for FixedClock {
     fn now(&self) -> OffsetDateTime {
         *self.0.lock().unwrap()
+    }
+}
+
+/// A [`Delay`] whose monotonic clock stands still and whose sleeps return at once, each
+/// recorded: a test reads which waits the core asked for with [`RecordingDelay::sleeps`].
+#[derive(Debug)]
+pub struct RecordingDelay {
+    at: std::time::Instant,
+    sleeps: Mutex<Vec<std::time::Duration>>,
+}
+
+impl RecordingDelay {
+    /// A delay standing at one instant, with no sleep recorded.
+    pub fn new() -> Self {
+        Self {
+            at: std::time::Instant::now(),
+            sleeps: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The sleeps asked for, in order.
+    pub fn sleeps(&self) -> Vec<std::time::Duration> {
+        self.sleeps.lock().unwrap().clone()
+    }
+
+    /// Forgets the sleeps recorded so far.
+    pub fn clear(&self) {
+        self.sleeps.lock().unwrap().clear();
+    }
+}
+
+impl Default for RecordingDelay {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait::async_trait]
+impl Delay for RecordingDelay {
+    fn now(&self) -> std::time::Instant {
+        self.at
+    }
+
+    async fn sleep(&self, duration: std::time::Duration) {
+        self.sleeps.lock().unwrap().push(duration);
     }
 }
 
@@ -132,6 +177,8 @@ pub struct MemoryPorts {
     pub sessions: Arc<MemorySessions>,
     /// The inline hash pool.
     pub hash_pool: Arc<InlineHashPool>,
+    /// The delay: stands still and records the answer floors asked for.
+    pub delay: Arc<RecordingDelay>,
 }
 
 impl MemoryPorts {
@@ -146,6 +193,7 @@ impl MemoryPorts {
         let lockout = Arc::new(MemoryLockout::default());
         let sessions = Arc::new(MemorySessions::default());
         let hash_pool = Arc::new(InlineHashPool::default());
+        let delay = Arc::new(RecordingDelay::new());
         let ports = Ports {
             users: users.clone(),
             factors: factors.clone(),
@@ -157,6 +205,7 @@ impl MemoryPorts {
             clock: clock.clone(),
             random: Arc::new(SequenceRandom::new(42)),
             hash_pool: hash_pool.clone(),
+            delay: delay.clone(),
         };
         Self {
             ports,
@@ -169,6 +218,7 @@ impl MemoryPorts {
             lockout,
             sessions,
             hash_pool,
+            delay,
         }
     }
 }

@@ -112,6 +112,7 @@ impl Context {
             let e = ParseError::new("password", Problem::Required);
             return Ok(LoginReport::refused(state, Refusal::Invalid(e)));
         }
+        let started = self.ports.delay.now();
         let username = Username::parse(&form.username).ok();
         let mut user_key = username.as_ref().map(LockoutKey::user);
         let ip_key = self.ip_key(ctx.ip);
@@ -169,6 +170,8 @@ impl Context {
                 }
             }
         }
+        // A checked failure answers no sooner than the floor, whatever the stored hash.
+        let held = matches!(verdict, PasswordVerdict::Invalid) && !view.status.is_locked();
         let user_counted = user_key.as_ref().and_then(|k| view.counted(k)).cloned();
         let attempt = PasswordAttempt {
             user_key,
@@ -192,7 +195,11 @@ impl Context {
             detail: None,
             cookie,
         };
-        self.finish(t, facts, ctx).await
+        let report = self.finish(t, facts, ctx).await?;
+        if held {
+            self.hold_failed_answer(started).await;
+        }
+        Ok(report)
     }
 
     /// The facts about a correct password that the machine decides on.

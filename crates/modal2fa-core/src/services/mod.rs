@@ -14,6 +14,21 @@
 //! it was reserved on are settled again; a locked attempt reaches no hashing at all. The
 //! password travels into the job as a [`SecretString`] clone, zeroed when dropped on the
 //! pool's thread.
+//!
+//! # Timing of a failed sign-in
+//!
+//! What is equalised is the **wall-clock time of the answer** to a failed password step,
+//! not the CPU it costs. Every failure that was checked — a wrong password, an unknown,
+//! inactive or passwordless account, an unusable or unparsable stored hash — spends at
+//! least the configured scheme's (dummy) verification on the pool, and then the answer is
+//! held back until `Settings::password_answer_floor` has passed since the attempt began.
+//! The wait is asynchronous, on the [`Delay`] port (a runtime timer, no thread blocked, no
+//! CPU spent). A legacy hash slower than the configured scheme (Django's PBKDF2 at
+//! 1 000 000 iterations) still costs its own CPU, and only its own: an unknown account
+//! never burns a legacy hash's cost, so failures cannot be turned into a CPU amplifier.
+//! The floor is measured at start-up ([`crate::password::measure_answer_floor`]) to cover
+//! the slowest legacy class the deployment holds. A correct password and a refusal
+//! without a check (a lock, which the answer states anyway) answer as soon as they can.
 
 mod account;
 mod admin;
@@ -48,8 +63,8 @@ use crate::model::{AuditEvent, AuditKind, RequestContext, SecurityEventKind, Use
 use crate::password::{PasswordCheck, PasswordHasher};
 use crate::policy::AuthPolicy;
 use crate::ports::{
-    AuditLog, Clock, FactorStore, HashPool, LockoutStore, Notification, Notifier, SecretGenerator,
-    SessionStore, TrustedDeviceStore, UserStore, run_hashing,
+    AuditLog, Clock, Delay, FactorStore, HashPool, LockoutStore, Notification, Notifier,
+    SecretGenerator, SessionStore, TrustedDeviceStore, UserStore, run_hashing,
 };
 use crate::secret::{KeyPurpose, Keys, SecretString, ServerSecret};
 use crate::settings::Settings;
@@ -78,6 +93,8 @@ pub struct Ports {
     pub random: Arc<dyn SecretGenerator>,
     /// Where password hashing runs: a bounded pool off the async executor.
     pub hash_pool: Arc<dyn HashPool>,
+    /// Monotonic time and asynchronous waits: the answer floor of a failed sign-in.
+    pub delay: Arc<dyn Delay>,
 }
 
 pub(crate) struct Context {
@@ -284,9 +301,18 @@ impl Context {
     /// Spends a verification's time on the hash pool, for an unknown or inactive account.
     pub async fn dummy_verify(&self, password: &SecretString) -> ServiceResult<()> {
         let (hasher, password) = (self.hasher.clone(), password.clone());
-        let random = self.ports.random.clone();
-        let spend = move || hasher.dummy_verify(&password, random.as_ref());
+        let spend = move || hasher.dummy_verify(&password);
         Ok(run_hashing(self.ports.hash_pool.as_ref(), spend).await?)
+    }
+
+    /// Waits, without blocking, until `Settings::password_answer_floor` has passed since
+    /// `started` (on the [`Delay`] port's clock); at once when it has.
+    pub async fn hold_failed_answer(&self, started: std::time::Instant) {
+        let elapsed = self.ports.delay.now().saturating_duration_since(started);
+        let rest = self.settings.password_answer_floor.saturating_sub(elapsed);
+        if !rest.is_zero() {
+            self.ports.delay.sleep(rest).await;
+        }
     }
 
     /// Takes back every attempt `view` counted before its check, for a check that never

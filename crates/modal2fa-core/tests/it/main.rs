@@ -12,5 +12,6 @@ mod microsoft;
 mod password;
 mod second_factor;
 mod sessions;
+mod timing;
 mod trusted_devices;
 mod world;

@@ -34,6 +34,7 @@ fn services(store: SeaOrmStore, clock: Arc<FixedClock>, seed: u64) -> Modal2fa {
         clock,
         random: Arc::new(SequenceRandom::new(seed)),
         hash_pool: Arc::new(modal2fa_test_support::InlineHashPool::default()),
+        delay: Arc::new(modal2fa_test_support::RecordingDelay::new()),
     };
     let settings = Settings {
         password_hashing: PasswordHashing::Argon2id {

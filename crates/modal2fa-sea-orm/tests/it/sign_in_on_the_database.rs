@@ -31,6 +31,7 @@ async fn a_user_signs_in_with_password_totp_and_a_trusted_device_on_the_database
             clock: clock.clone(),
             random: Arc::new(SequenceRandom::new(9)),
             hash_pool: Arc::new(modal2fa_test_support::InlineHashPool::default()),
+            delay: Arc::new(modal2fa_test_support::RecordingDelay::new()),
         };
         let settings = Settings {
             password_hashing: PasswordHashing::Argon2id {

@@ -41,6 +41,7 @@ fn services(store: SeaOrmStore) -> Modal2fa {
         clock: Arc::new(FixedClock::default_start()),
         random: Arc::new(SequenceRandom::new(7)),
         hash_pool: Arc::new(modal2fa_test_support::InlineHashPool::default()),
+        delay: Arc::new(modal2fa_test_support::RecordingDelay::new()),
     };
     let settings = Settings {
         lockout: LockoutSettings {

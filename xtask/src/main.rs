@@ -8,6 +8,9 @@
 //! - `vendor` — refreshes the vendored front-end files from the npm registry.
 //! - `e2e` — the browser end-to-end suite against the reference server (headless Chromium).
 //! - `bench` — criterion benches and the HTTP load harness with its budgets.
+//! - `timing` — 200 failed sign-ins per stored-hash class (unknown user, Django PBKDF2 at
+//!   1M iterations, unusable `!`, unparsable) through the login service in release mode;
+//!   fails unless the answer times' medians lie within 10 % of each other.
 //! - `ci` — the checks of `.ci/run` in its order (format, tidy, clippy, tests, e2e) without
 //!   provisioning services; stops at the first failing step and names it.
 
@@ -15,6 +18,7 @@ mod bench;
 mod ci;
 mod e2e;
 mod tidy;
+mod timing;
 mod vendor;
 
 use std::process::ExitCode;
@@ -63,6 +67,16 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("timing") => match timing::run(&args[1..]) {
+            Ok(()) => {
+                println!("timing: a failed sign-in answers alike whatever the stored hash");
+                ExitCode::SUCCESS
+            }
+            Err(problem) => {
+                eprintln!("timing: {problem}");
+                ExitCode::FAILURE
+            }
+        },
         Some("ci") => match ci::run() {
             Ok(()) => {
                 println!("\nci: every step passed");
@@ -77,7 +91,7 @@ fn main() -> ExitCode {
             if let Some(cmd) = other {
                 eprintln!("unknown command: {cmd}");
             }
-            eprintln!("usage: cargo xtask <tidy|vendor|e2e|bench|ci>");
+            eprintln!("usage: cargo xtask <tidy|vendor|e2e|bench|timing|ci>");
             ExitCode::from(2)
         }
     }

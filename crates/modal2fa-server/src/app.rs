@@ -64,8 +64,37 @@ fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
     std::io::Write::write_all(&mut options.open(path)?, text.as_bytes())
 }
 
-/// The core services over the database.
+/// The core services over the database, with no answer floor (the command-line tasks,
+/// which sign nobody in).
 pub fn services(config: &Config, store: SeaOrmStore) -> Result<Modal2fa, String> {
+    services_with_floor(config, store, std::time::Duration::ZERO)
+}
+
+/// The answer floor of a failed sign-in for this machine, measured once at start-up (off
+/// the executor): the slower of the configured scheme's verification and Django's PBKDF2
+/// at 1 000 000 iterations — the legacy class a migrated Django user table holds — with
+/// a margin (docs/SECURITY.md, "Timing").
+pub async fn answer_floor(config: &Config) -> Result<std::time::Duration, String> {
+    let scheme = config.core_settings().password_hashing;
+    let measure = move || {
+        modal2fa_core::password::measure_answer_floor(
+            scheme,
+            &[modal2fa_core::password::DJANGO_PBKDF2],
+            &TokioDelay,
+        )
+    };
+    tokio::task::spawn_blocking(measure)
+        .await
+        .map_err(|e| format!("measuring the answer floor: {e}"))?
+        .map_err(|e| format!("measuring the answer floor: {e}"))
+}
+
+/// The core services over the database; a failed sign-in answers no sooner than `floor`.
+pub fn services_with_floor(
+    config: &Config,
+    store: SeaOrmStore,
+    floor: std::time::Duration,
+) -> Result<Modal2fa, String> {
     let store = Arc::new(store);
     let ports = Ports {
         users: store.clone(),
@@ -82,10 +111,14 @@ pub fn services(config: &Config, store: SeaOrmStore) -> Result<Modal2fa, String>
         // A failed sign-in's answer waits for its floor on a tokio timer.
         delay: Arc::new(TokioDelay),
     };
+    let settings = modal2fa_core::Settings {
+        password_answer_floor: floor,
+        ..config.core_settings()
+    };
     Ok(Modal2fa::new(
         ports,
         Arc::new(DefaultPolicy),
-        config.core_settings(),
+        settings,
         &secret(config)?,
     ))
 }
@@ -164,7 +197,12 @@ pub fn purge_in_background(
 
 /// Builds the app factory's pieces and serves until stopped.
 pub async fn serve(config: Config) -> Result<(), String> {
-    let auth = services(&config, store(&config).await?)?;
+    let floor = answer_floor(&config).await?;
+    tracing::info!(
+        floor_ms = floor.as_millis(),
+        "a failed sign-in answers no sooner than the measured floor"
+    );
+    let auth = services_with_floor(&config, store(&config).await?, floor)?;
     let purge = purge_in_background(
         auth.clone(),
         std::time::Duration::from_secs(60 * u64::from(config.purge_interval_minutes.get())),

@@ -243,6 +243,9 @@ pub const DJANGO_PBKDF2: PasswordHashing = PasswordHashing::Pbkdf2Sha256 {
     iterations: 1_000_000,
 };
 
+/// The most PBKDF2 iterations [`measure_answer_floor`] runs to time one legacy class.
+const SAMPLE_ITERATIONS: u32 = 20_000;
+
 /// The answer floor for failed password checks (`Settings::password_answer_floor`), measured
 /// once at start-up on the calling thread: one failed verification of each `legacy` scheme
 /// the user store still holds and one dummy verification of `scheme` are timed on
@@ -253,8 +256,9 @@ pub const DJANGO_PBKDF2: PasswordHashing = PasswordHashing::Pbkdf2Sha256 {
 /// CPU, only the wait of a failed answer; a failure slower still (a machine overloaded)
 /// answers when it is done.
 ///
-/// This costs one verification of every listed scheme (about 150 ms for
-/// [`DJANGO_PBKDF2`] in a release build) and never runs again.
+/// This costs one dummy verification of `scheme` and, for PBKDF2 legacy classes, two runs of
+/// at most 20 000 iterations scaled to the class's count (a few milliseconds for
+/// [`DJANGO_PBKDF2`] in a release build), once.
 pub fn measure_answer_floor(
     scheme: PasswordHashing,
     legacy: &[PasswordHashing],
@@ -266,11 +270,24 @@ pub fn measure_answer_floor(
     configured.dummy_verify(&attempt);
     let mut slowest = timer.now().saturating_duration_since(started);
     for legacy_scheme in legacy {
-        let hasher = PasswordHasher::new(*legacy_scheme);
+        // PBKDF2's cost is linear in its iterations: a sample of at most
+        // `SAMPLE_ITERATIONS`, scaled, stands for the whole (so start-up does not spend
+        // two full verifications of a million iterations).
+        let (sample, scale) = match *legacy_scheme {
+            PasswordHashing::Pbkdf2Sha256 { iterations } if iterations > SAMPLE_ITERATIONS => (
+                PasswordHashing::Pbkdf2Sha256 {
+                    iterations: SAMPLE_ITERATIONS,
+                },
+                f64::from(iterations) / f64::from(SAMPLE_ITERATIONS),
+            ),
+            other => (other, 1.0),
+        };
+        let hasher = PasswordHasher::new(sample);
         let stored = hasher.hash(&SecretString::new("modal2fa-legacy-sample"), &DummySalt)?;
         let started = timer.now();
         let _ = configured.verify(&attempt, &stored);
-        slowest = slowest.max(timer.now().saturating_duration_since(started));
+        let took = timer.now().saturating_duration_since(started);
+        slowest = slowest.max(took.mul_f64(scale));
     }
     Ok(slowest * 2 + Duration::from_millis(10))
 }

@@ -197,12 +197,14 @@ pub fn purge_in_background(
 
 /// Builds the app factory's pieces and serves until stopped.
 pub async fn serve(config: Config) -> Result<(), String> {
-    let floor = answer_floor(&config).await?;
+    // The floor is measured off the executor while the database connects and migrates.
+    let (store, floor) = tokio::join!(store(&config), answer_floor(&config));
+    let floor = floor?;
     tracing::info!(
         floor_ms = floor.as_millis(),
         "a failed sign-in answers no sooner than the measured floor"
     );
-    let auth = services_with_floor(&config, store(&config).await?, floor)?;
+    let auth = services_with_floor(&config, store?, floor)?;
     let purge = purge_in_background(
         auth.clone(),
         std::time::Duration::from_secs(60 * u64::from(config.purge_interval_minutes.get())),

@@ -32,6 +32,7 @@
 
 mod account;
 mod admin;
+mod code_step;
 mod factors;
 mod hints;
 mod login;

@@ -9,11 +9,14 @@ use super::Context;
 use super::report::CookieUpdate;
 use crate::error::ServiceResult;
 use crate::machine::{FactorVerdict, TrustedDeviceVerdict};
-use crate::model::{AuditKind, FactorCounts, FactorKind, RequestContext, TotpCode, User, UserId};
+use crate::model::{
+    AuditKind, FactorCounts, FactorKind, RequestContext, TotpCode, TrustedDevice, User, UserId,
+};
 use crate::ports::Rotation;
 use crate::secret::SecretString;
 use crate::tokens::{TrustedDeviceToken, TrustedTokenMatch};
 use crate::totp;
+use time::OffsetDateTime;
 
 impl Context {
     /// Whether the user has a confirmed factor the policy lets them use.
@@ -105,11 +108,15 @@ impl Context {
         let Some(device) = self.ports.trusted_devices.find(token.id()).await? else {
             return Ok(false);
         };
-        let now = self.now();
         Ok(device.user_id == user.id
-            && now - device.last_used_at <= self.settings.trusted_device_lifetime
-            && now - device.created_at <= self.settings.trusted_device_max_age
+            && !self.device_expired(&device, self.now())
             && token.matches(&device) == TrustedTokenMatch::Current)
+    }
+
+    /// Whether a trusted device is past its sliding or its absolute lifetime at `now`.
+    fn device_expired(&self, device: &TrustedDevice, now: OffsetDateTime) -> bool {
+        now - device.last_used_at > self.settings.trusted_device_lifetime
+            || now - device.created_at > self.settings.trusted_device_max_age
     }
 
     /// Checks a trusted-device cookie for `user`, rotating its key on success and
@@ -156,9 +163,7 @@ impl Context {
             // Another account's device on a shared browser: leave its cookie alone.
             return Ok((TrustedDeviceVerdict::Rejected, CookieUpdate::Keep));
         }
-        if now - device.last_used_at > self.settings.trusted_device_lifetime
-            || now - device.created_at > self.settings.trusted_device_max_age
-        {
+        if self.device_expired(&device, now) {
             self.ports
                 .trusted_devices
                 .delete(user.id, &device.id)

@@ -13,13 +13,7 @@ async fn the_daily_cap_on_code_guesses_holds_across_the_owner_s_sign_ins() {
     let w = world();
     let (_, secret) = w.enrolled("alice").await;
     let r = w.sign_in_2fa("alice", &secret).await;
-    let mut owner_cookie = w
-        .auth
-        .trusted_devices
-        .trust_this_device(&r.state, "Owner's laptop", None, &ctx())
-        .await
-        .unwrap()
-        .cookie;
+    let mut owner_cookie = w.trust(&r.state, "Owner's laptop").await;
     let mut pending: Option<LoginState> = None;
     let mut checked_per_day = [0u32; 3];
     for minute in 0..3 * 24 * 60 {

@@ -232,13 +232,7 @@ async fn changing_the_password_needs_the_old_one_and_voids_trusted_devices() {
     let w = world();
     let (_, secret) = w.enrolled("alice").await;
     let r = w.sign_in_2fa("alice", &secret).await;
-    let cookie = w
-        .auth
-        .trusted_devices
-        .trust_this_device(&r.state, "Laptop", None, &ctx())
-        .await
-        .unwrap()
-        .cookie;
+    let cookie = w.trust(&r.state, "Laptop").await;
     assert!(matches!(
         w.auth
             .account

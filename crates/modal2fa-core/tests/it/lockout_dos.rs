@@ -126,13 +126,7 @@ async fn the_owner_with_a_trusted_device_signs_in_through_a_lock_caused_elsewher
     let w = world();
     let (_, secret) = w.enrolled("alice").await;
     let r = w.sign_in_2fa("alice", &secret).await;
-    let cookie = w
-        .auth
-        .trusted_devices
-        .trust_this_device(&r.state, "Laptop", None, &ctx())
-        .await
-        .unwrap()
-        .cookie;
+    let cookie = w.trust(&r.state, "Laptop").await;
     lock_from_elsewhere(&w, 0).await;
     // From a café never used before: the device lets her through.
     let cafe = ctx_from("192.0.2.200");

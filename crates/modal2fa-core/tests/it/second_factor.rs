@@ -369,13 +369,7 @@ async fn a_cookie_session_must_step_up_before_managing_factors() {
     let w = world();
     let (_, secret) = w.enrolled("alice").await;
     let r = w.sign_in_2fa("alice", &secret).await;
-    let cookie = w
-        .auth
-        .trusted_devices
-        .trust_this_device(&r.state, "Laptop", None, &ctx())
-        .await
-        .unwrap()
-        .cookie;
+    let cookie = w.trust(&r.state, "Laptop").await;
     let r = w
         .password(&LoginState::Anonymous, "alice", PASSWORD, Some(&cookie))
         .await;

@@ -12,13 +12,7 @@ async fn a_trusted_device_skips_the_code_rotates_and_a_copied_cookie_is_revoked(
     let w = world();
     let (_, secret) = w.enrolled("alice").await;
     let r = w.sign_in_2fa("alice", &secret).await;
-    let cookie = w
-        .auth
-        .trusted_devices
-        .trust_this_device(&r.state, "Laptop", None, &ctx())
-        .await
-        .unwrap()
-        .cookie;
+    let cookie = w.trust(&r.state, "Laptop").await;
     assert_eq!(w.notified(SecurityEventKind::TrustedDeviceAdded), 1);
     // Next sign-in: no code, method cookie, new cookie value.
     let r = w
@@ -68,14 +62,7 @@ async fn trusting_a_device_beyond_the_cap_evicts_the_least_recently_used() {
     let mut cookies = Vec::new();
     for name in ["one", "two", "three"] {
         let r = w.sign_in_2fa("alice", &secret).await;
-        cookies.push(
-            w.auth
-                .trusted_devices
-                .trust_this_device(&r.state, name, None, &ctx())
-                .await
-                .unwrap()
-                .cookie,
-        );
+        cookies.push(w.trust(&r.state, name).await);
     }
     let r = w.sign_in_2fa("alice", &secret).await;
     let names: Vec<_> = w
@@ -182,14 +169,7 @@ async fn trusting_a_browser_that_holds_this_user_s_device_cookie_renews_that_dev
     let mut cookies = Vec::new();
     for name in ["desk", "phone"] {
         let r = w.sign_in_2fa("alice", &secret).await;
-        cookies.push(
-            w.auth
-                .trusted_devices
-                .trust_this_device(&r.state, name, None, &ctx())
-                .await
-                .unwrap()
-                .cookie,
-        );
+        cookies.push(w.trust(&r.state, name).await);
     }
     // The desk browser, holding its cookie, passes a second factor and is trusted again.
     let r = w.sign_in_2fa("alice", &secret).await;
@@ -231,13 +211,7 @@ async fn a_copy_two_generations_old_revokes_the_device_ends_sessions_and_alerts_
     let w = world();
     let (_, secret) = w.enrolled("alice").await;
     let r = w.sign_in_2fa("alice", &secret).await;
-    let owners = w
-        .auth
-        .trusted_devices
-        .trust_this_device(&r.state, "Laptop", None, &ctx())
-        .await
-        .unwrap()
-        .cookie;
+    let owners = w.trust(&r.state, "Laptop").await;
     // A thief with a copy signs in twice: the owner's copy is two generations back.
     let mut thiefs = owners.clone();
     for _ in 0..2 {
@@ -277,13 +251,7 @@ async fn a_trusted_device_used_every_day_still_ends_at_its_absolute_lifetime() {
     let w = world();
     let (_, secret) = w.enrolled("alice").await;
     let r = w.sign_in_2fa("alice", &secret).await;
-    let mut cookie = w
-        .auth
-        .trusted_devices
-        .trust_this_device(&r.state, "Laptop", None, &ctx())
-        .await
-        .unwrap()
-        .cookie;
+    let mut cookie = w.trust(&r.state, "Laptop").await;
     for _ in 0..364 {
         w.mem.clock.advance(time::Duration::days(1));
         let r = w

@@ -82,27 +82,18 @@ impl World {
     }
 
     pub(crate) async fn admin(&self) -> LoginState {
-        self.auth
-            .account
-            .create_user(NewAccount {
-                username: "root".into(),
-                email: Some("root@example.com".into()),
-                first_name: String::new(),
-                last_name: String::new(),
-                password: Some(PASSWORD.into()),
-                superuser: true,
-            })
-            .await
-            .unwrap();
         // Administration needs a second-factor session: root enrols an app and signs in with it.
-        let r = self
-            .password(&LoginState::Anonymous, "root", PASSWORD, None)
-            .await;
-        let e = self.auth.factors.begin_totp(&r.state).await.unwrap();
+        let password_only = self.admin_without_second_factor().await;
+        let e = self.auth.factors.begin_totp(&password_only).await.unwrap();
         let secret = totp::decode_secret(e.secret.expose()).unwrap();
         self.auth
             .factors
-            .confirm_totp(&r.state, e.token.expose(), &self.code(&secret), &ctx())
+            .confirm_totp(
+                &password_only,
+                e.token.expose(),
+                &self.code(&secret),
+                &ctx(),
+            )
             .await
             .unwrap();
         self.sign_in_2fa("root", &secret).await.state
@@ -218,6 +209,16 @@ impl World {
             .iter()
             .filter(|e| e.kind == kind)
             .count()
+    }
+
+    /// Trusts this browser right after a second factor; the cookie to present.
+    pub(crate) async fn trust(&self, state: &LoginState, name: &str) -> SecretString {
+        self.auth
+            .trusted_devices
+            .trust_this_device(state, name, None, &ctx())
+            .await
+            .unwrap()
+            .cookie
     }
 
     pub(crate) fn notified(&self, kind: SecurityEventKind) -> usize {

@@ -28,3 +28,9 @@ pub use ports::{PortError, PortResult};
 pub use secret::{SecretString, ServerSecret};
 pub use services::{Modal2fa, Ports};
 pub use settings::Settings;
+
+/// Re-exported so that a host implementing a port needs no dependency of its own at a
+/// matching version: `#[modal2fa_core::async_trait]` and `modal2fa_core::time::OffsetDateTime`.
+pub use async_trait::async_trait;
+/// Re-exported (see [`async_trait`](macro@async_trait)).
+pub use time;

@@ -96,6 +96,14 @@ pub trait AuthPolicy: Send + Sync {
         vec![AuthMethod::TwoFactor, AuthMethod::Microsoft]
     }
 
+    /// Session methods that pass the page guard `SecondFactorUser` of a web layer (the
+    /// host's pages "behind 2FA"); others are sent through step-up (default: `2fa` and
+    /// `microsoft`). Separate from [`Self::factor_management_methods`], so relaxing who may
+    /// manage factors never weakens the host's page guards.
+    fn page_guard_methods(&self) -> Vec<AuthMethod> {
+        vec![AuthMethod::TwoFactor, AuthMethod::Microsoft]
+    }
+
     /// Whether the user may use the user admin (default: superusers).
     fn can_manage_users(&self, user: &User) -> bool {
         user.is_superuser && user.is_active

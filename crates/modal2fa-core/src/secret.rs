@@ -197,6 +197,50 @@ impl Keys {
             KeyPurpose::RecoveryCode => &self.recovery_code,
         }
     }
+
+    /// The two keys a web layer needs, copied out (see [`WebKeys`]).
+    pub fn web(&self) -> WebKeys {
+        WebKeys {
+            csrf: self.csrf,
+            cookie_signing: self.cookie_signing,
+        }
+    }
+}
+
+/// The keys a web layer needs — CSRF tokens and cookie signing — as the core derived them
+/// from the server secret. [`crate::Modal2fa::web_keys`] hands them out, so a host passes
+/// its secret once (to [`crate::Modal2fa::new`]) and the web layer can never run on keys
+/// from another secret than the core's. `Debug` prints nothing; the keys are zeroed when
+/// dropped.
+#[derive(Clone)]
+pub struct WebKeys {
+    csrf: [u8; 32],
+    cookie_signing: [u8; 32],
+}
+
+impl WebKeys {
+    /// The key of stateless CSRF tokens ([`KeyPurpose::Csrf`]).
+    pub fn csrf(&self) -> &[u8; 32] {
+        &self.csrf
+    }
+
+    /// The key that signs and encrypts cookies ([`KeyPurpose::CookieSigning`]).
+    pub fn cookie_signing(&self) -> &[u8; 32] {
+        &self.cookie_signing
+    }
+}
+
+impl fmt::Debug for WebKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WebKeys([redacted])")
+    }
+}
+
+impl Drop for WebKeys {
+    fn drop(&mut self) {
+        self.csrf.zeroize();
+        self.cookie_signing.zeroize();
+    }
 }
 
 #[cfg(test)]

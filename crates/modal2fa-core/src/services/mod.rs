@@ -67,7 +67,7 @@ use crate::ports::{
     AuditLog, Clock, Delay, FactorStore, HashPool, LockoutStore, Notification, Notifier,
     SecretGenerator, SessionStore, TrustedDeviceStore, UserStore, run_hashing,
 };
-use crate::secret::{KeyPurpose, Keys, SecretString, ServerSecret};
+use crate::secret::{KeyPurpose, Keys, SecretString, ServerSecret, WebKeys};
 use crate::settings::Settings;
 use crate::tokens::LinkSigner;
 
@@ -110,6 +110,8 @@ pub(crate) struct Context {
     pub hints: hints::CounterHints,
     /// Successful sign-ins from an address recorded lately.
     pub recent_clients: hints::RecentClients,
+    /// The web layer's keys, derived from the same secret as the others.
+    pub web_keys: WebKeys,
 }
 
 /// The services, wired to one set of ports, one policy and one server secret. Cheap to
@@ -146,6 +148,7 @@ impl Modal2fa {
             secret_box: SecretBox::new(&keys),
             links: LinkSigner::new(&keys),
             recovery_key: *keys.get(KeyPurpose::RecoveryCode),
+            web_keys: keys.web(),
             ports,
             policy,
             settings,
@@ -176,6 +179,13 @@ impl Modal2fa {
     /// Now, by the configured clock.
     pub fn now(&self) -> OffsetDateTime {
         self.login.0.now()
+    }
+
+    /// The keys of the web layer (CSRF, cookie signing), derived from the server secret
+    /// these services were built with: a web layer takes them from here, so the secret is
+    /// given once.
+    pub fn web_keys(&self) -> &WebKeys {
+        &self.login.0.web_keys
     }
 }
 

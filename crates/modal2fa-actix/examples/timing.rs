@@ -20,7 +20,6 @@ use modal2fa_core::lockout::LockoutSettings;
 use modal2fa_core::machine::{LoginState, Outcome, Refusal};
 use modal2fa_core::model::RequestContext;
 use modal2fa_core::password::{DJANGO_PBKDF2, measure_answer_floor};
-use modal2fa_core::ports::UserStore;
 use modal2fa_core::services::{NewAccount, PasswordLogin};
 use modal2fa_core::{DefaultPolicy, Modal2fa, ServerSecret, Settings};
 use modal2fa_test_support::MemoryPorts;
@@ -147,9 +146,10 @@ async fn main() -> ExitCode {
             password: None,
             superuser: false,
         };
-        let mut user = auth.account.create_user(account).await.expect("seeded");
-        user.password_hash = case.stored.map(str::to_owned);
-        mem.users.update(&user).await.expect("seeded");
+        let user = auth.account.create_user(account).await.expect("seeded");
+        mem.users.edit(user.id, |u| {
+            u.password_hash = case.stored.map(str::to_owned)
+        });
     }
 
     let mut medians = Vec::new();

@@ -67,9 +67,11 @@ pub fn field_error(e: ParseError) -> String {
         Problem::TooLong { max } => format!("must be at most {max} characters long"),
         Problem::TooManyBytes { max } => format!("must be at most {max} bytes long"),
         Problem::TooShort { min } => format!("must be at least {min} characters long"),
-        Problem::UsernameCharacters => {
-            "may contain only letters, digits and the characters @ . + - _".to_owned()
-        }
+        Problem::UsernameCharacters { allowed } => format!(
+            "may contain only letters, digits and the characters {}",
+            modal2fa_core::parse::spaced(allowed)
+        ),
+        Problem::ControlCharacter => "must not contain line breaks or tabs".to_owned(),
         Problem::MissingAt => "must contain an @".to_owned(),
         Problem::LocalPart => "has an invalid part before the @".to_owned(),
         Problem::Domain => "has an invalid domain after the @".to_owned(),

@@ -95,7 +95,6 @@ fn bench(c: &mut Criterion) {
         last_name: String::new(),
         password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
         is_active: true,
-        is_staff: false,
         is_superuser: false,
         created_at: NOW,
         last_login: Some(NOW - Duration::days(1)),

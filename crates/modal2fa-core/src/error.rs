@@ -72,6 +72,7 @@ impl From<PortError> for ServiceError {
             PortError::NotFound => Self::NotFound,
             PortError::Unavailable(e) => Self::Unavailable(e),
             PortError::Unexpected(e) => Self::Unexpected(e),
+            e @ PortError::Unreadable { .. } => Self::Unexpected(Box::new(e)),
         }
     }
 }

@@ -10,7 +10,7 @@ use std::str::FromStr;
 pub use crate::parse::{ParseError, Problem};
 
 pub mod names;
-pub use names::{Email, Username, canonical_form};
+pub use names::{Email, NameRules, Username, canonical_form};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -163,8 +163,6 @@ pub struct User {
     pub password_hash: Option<String>,
     /// Inactive users cannot sign in.
     pub is_active: bool,
-    /// Staff flag (as in Django).
-    pub is_staff: bool,
     /// Superuser flag; the default admin permission.
     pub is_superuser: bool,
     /// When the account was created.
@@ -201,9 +199,7 @@ pub struct NewUser {
     pub last_name: String,
     /// Hash of the initial password, if any.
     pub password_hash: Option<String>,
-    /// Staff flag.
-    pub is_staff: bool,
-    /// Superuser flag.
+    /// Superuser flag (a store with Django's columns sets `is_staff` from it too).
     pub is_superuser: bool,
     /// Creation time.
     pub created_at: OffsetDateTime,

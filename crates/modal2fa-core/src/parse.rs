@@ -29,8 +29,14 @@ pub enum Problem {
         /// The fewest characters accepted.
         min: usize,
     },
-    /// A username with a character outside letters, digits and `@ . + - _`.
-    UsernameCharacters,
+    /// A username with a character outside letters, digits and `allowed` (by default
+    /// `@.+-_`, Django's rule; see `NameRules`).
+    UsernameCharacters {
+        /// The characters accepted besides letters and digits.
+        allowed: &'static str,
+    },
+    /// A control character (a line break, a tab, NUL, …).
+    ControlCharacter,
     /// An address without `@`.
     MissingAt,
     /// An address whose part before `@` is empty, too long or has spaces.
@@ -77,9 +83,14 @@ impl fmt::Display for Problem {
             Self::TooLong { max } => write!(f, "is longer than {max} characters"),
             Self::TooManyBytes { max } => write!(f, "must be at most {max} bytes long"),
             Self::TooShort { min } => write!(f, "must be at least {min} characters long"),
-            Self::UsernameCharacters => {
-                f.write_str("may contain only letters, digits and @ . + - _")
+            Self::UsernameCharacters { allowed } => {
+                write!(
+                    f,
+                    "may contain only letters, digits and {}",
+                    spaced(allowed)
+                )
             }
+            Self::ControlCharacter => f.write_str("must not contain control characters"),
             Self::MissingAt => f.write_str("must contain @"),
             Self::LocalPart => f.write_str("has an invalid part before @"),
             Self::Domain => f.write_str("has an invalid domain"),
@@ -95,6 +106,21 @@ impl fmt::Display for Problem {
             Self::SameAsIdentity => f.write_str("must not be your username or email"),
         }
     }
+}
+
+/// `allowed` as a list for a sentence: `@.+-_` is `@ . + - _`, and a space is "space".
+pub fn spaced(allowed: &str) -> String {
+    allowed
+        .chars()
+        .map(|c| {
+            if c == ' ' {
+                "space".to_owned()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Why an untrusted value was refused: which field, and what is wrong with it.

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use time::{Duration, OffsetDateTime};
 
 use crate::client_ip::IpSet;
-use crate::model::{AuthMethod, RequestContext, SecurityEventKind, User};
+use crate::model::{AuthMethod, NameRules, RequestContext, SecurityEventKind, User};
 use crate::ports::ExternalClaims;
 
 /// WebAuthn user verification requirement.
@@ -39,6 +39,13 @@ pub const MFA_AMR: [&str; 6] = ["mfa", "otp", "fido", "hwk", "phr", "phh"];
 
 /// Hooks deciding who may do what. Implement it on your own type and override methods.
 pub trait AuthPolicy: Send + Sync {
+    /// What a new username or address must look like when modal2fa creates an account or
+    /// sets an address (default: [`NameRules::DJANGO`]). Sign-in is not bound by it: any
+    /// name a store holds can sign in (see [`NameRules`]).
+    fn name_rules(&self) -> NameRules {
+        NameRules::DJANGO
+    }
+
     /// Whether a user without a second factor may sign in with the password alone
     /// (default: yes, as in the original).
     fn user_2fa_optional(&self, _user: &User) -> bool {

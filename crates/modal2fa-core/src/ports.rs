@@ -50,6 +50,16 @@ impl ConflictKind {
     }
 }
 
+impl PortError {
+    /// A row that cannot be read (see [`PortError::Unreadable`]).
+    pub fn unreadable(row: impl std::fmt::Display, problem: crate::parse::ParseError) -> Self {
+        Self::Unreadable {
+            row: row.to_string(),
+            problem,
+        }
+    }
+}
+
 impl std::fmt::Display for ConflictKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -69,6 +79,17 @@ pub enum PortError {
     /// The backing service cannot be reached; retrying later may work.
     #[error("service unavailable")]
     Unavailable(#[source] BoxError),
+    /// A stored row that the model cannot represent — a host's row outside the rules of
+    /// [`Username::from_stored`] or [`Email::from_stored`], say. `row` names it (table and
+    /// key, never a value of it); sign-in treats the account as one that cannot sign in
+    /// and logs this, instead of failing the request.
+    #[error("{row} cannot be read: {problem}")]
+    Unreadable {
+        /// The row: table and key, e.g. `host_accounts id=42`.
+        row: String,
+        /// What is wrong with which field.
+        problem: crate::parse::ParseError,
+    },
     /// Anything else.
     #[error("unexpected adapter failure")]
     Unexpected(#[source] BoxError),
@@ -153,15 +174,25 @@ pub async fn run_hashing<R: Send + 'static>(
         .map_err(|_| PortError::Unexpected("a hash pool returned another job's output".into()))
 }
 
-/// Accounts.
+/// Accounts — possibly the host application's own table.
+///
+/// modal2fa reads what [`User`] carries and writes only what it owns, each by a targeted
+/// method: the password hash (compare-and-set), the last sign-in, the active flag, and a
+/// new account. It never writes a whole row, so a host's columns and concurrent edits are
+/// never overwritten. The fields it reads, and so the whole of what a store must keep
+/// (`modal2fa-test-support`'s contract checks exactly these): the username and the email
+/// as given; the name as [`User::display_name`] shows it (a store with one full-name
+/// column may return it as `first_name` and an empty `last_name`); the password hash; the
+/// active and superuser flags; the creation, last sign-in and password-change times.
 ///
 /// Contract: usernames are unique case-insensitively ([`PortError::Conflict`] on create);
 /// lookups by username and email compare the canonical forms (NFKC and case fold, see
-/// [`crate::model::canonical_form`]) byte for byte, never by a looser collation; `update` of a missing id is
-/// [`PortError::NotFound`]; ids are assigned by the store and never reused.
-/// `replace_password` sets the hash (and `password_changed_at`) only if the stored hash
-/// is still `expected` — atomically, so of concurrent uses of one reset link exactly one
-/// wins.
+/// [`crate::model::canonical_form`]) byte for byte, never by a looser collation; ids are
+/// assigned by the store and never reused. `replace_password` sets the hash (and
+/// `password_changed_at`) only if the stored hash is still `expected` — atomically, so of
+/// concurrent uses of one reset link exactly one wins. A row that cannot be represented
+/// (a name outside [`Username::from_stored`]) is [`PortError::Unreadable`] naming the
+/// row, never a panic.
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// The user with this id.
@@ -172,8 +203,9 @@ pub trait UserStore: Send + Sync {
     async fn find_by_email(&self, email: &Email) -> PortResult<Vec<User>>;
     /// Creates a user and returns it with its id.
     async fn create(&self, user: NewUser) -> PortResult<User>;
-    /// Replaces every field of an existing user.
-    async fn update(&self, user: &User) -> PortResult<()>;
+    /// Activates or deactivates an account (one statement, no read); `false` if there is
+    /// no such user.
+    async fn set_active(&self, id: UserId, active: bool) -> PortResult<bool>;
     /// Sets the user's last sign-in (one statement, no read); missing ids are ignored.
     async fn record_login(&self, id: UserId, at: OffsetDateTime) -> PortResult<()>;
     /// Compare-and-set of the password hash (see the contract); `true` if it was replaced.

@@ -266,7 +266,6 @@ mod tests {
             last_name: String::new(),
             password_hash: Some("$argon2id$old".into()),
             is_active: true,
-            is_staff: false,
             is_superuser: false,
             created_at: NOW,
             last_login: Some(NOW - Duration::days(1)),

@@ -114,7 +114,7 @@ fn accents_are_not_folded_so_an_accented_name_has_its_own_canonical_form_and_loc
     // such a name is refused before it is compared.
     assert_eq!(
         Username::parse("ali\u{301}ce").unwrap_err().problem,
-        Problem::UsernameCharacters
+        Problem::UsernameCharacters { allowed: "@.+-_" }
     );
 }
 
@@ -166,5 +166,69 @@ fn email_addresses_are_compared_in_the_same_canonical_form() {
     assert_eq!(
         Email::parse("ＡLICE@Example.com").unwrap().as_str(),
         "ＡLICE@example.com"
+    );
+}
+
+#[test]
+fn a_stored_name_is_read_exactly_as_stored_and_only_blank_control_or_overlong_names_are_refused() {
+    for stored in ["jane doe", " padded ", "semi;colon", "O'Brien"] {
+        assert_eq!(Username::from_stored(stored).unwrap().as_str(), stored);
+    }
+    assert_eq!(
+        Username::from_stored("   ").unwrap_err().problem,
+        Problem::Required
+    );
+    assert_eq!(
+        Username::from_stored("line\nbreak").unwrap_err().problem,
+        Problem::ControlCharacter
+    );
+    assert!(Username::from_stored(&"a".repeat(151)).is_err());
+    assert_eq!(
+        Username::for_lookup("  jane doe ").unwrap().as_str(),
+        "jane doe"
+    );
+}
+
+#[test]
+fn a_stored_address_needs_an_at_between_two_parts_and_no_space_and_may_be_single_label() {
+    for stored in ["ops@localhost", "Mixed@Case.Example", "root@[127.0.0.1]"] {
+        assert_eq!(Email::from_stored(stored).unwrap().as_str(), stored);
+    }
+    for (bad, problem) in [
+        ("no-at", Problem::MissingAt),
+        ("@example.com", Problem::LocalPart),
+        ("a b@example.com", Problem::LocalPart),
+        ("ops@", Problem::Domain),
+        ("tab\t@example.com", Problem::ControlCharacter),
+    ] {
+        assert_eq!(
+            Email::from_stored(bad).unwrap_err().problem,
+            problem,
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn relaxed_rules_admit_spaces_and_single_label_domains_for_new_accounts() {
+    let relaxed = NameRules::DJANGO
+        .with_username_characters("@.+-_ ")
+        .with_single_label_domains(true);
+    assert!(Username::parse("jane doe").is_err());
+    assert_eq!(
+        Username::parse_with(" jane doe ", &relaxed)
+            .unwrap()
+            .as_str(),
+        "jane doe"
+    );
+    assert_eq!(
+        Email::parse("ops@localhost").unwrap_err().problem,
+        Problem::Domain
+    );
+    assert_eq!(
+        Email::parse_with("ops@LOCALHOST", &relaxed)
+            .unwrap()
+            .as_str(),
+        "ops@localhost"
     );
 }

@@ -52,12 +52,13 @@ impl AccountService {
     /// before writing anything.
     pub async fn create_user(&self, account: NewAccount) -> ServiceResult<User> {
         let c = &self.0;
-        let username = Username::parse(&account.username)?;
+        let rules = c.policy.name_rules();
+        let username = Username::parse_with(&account.username, &rules)?;
         let email = account
             .email
             .as_deref()
             .filter(|e| !e.trim().is_empty())
-            .map(Email::parse)
+            .map(|e| Email::parse_with(e, &rules))
             .transpose()?;
         let password_hash = match &account.password {
             Some(p) => {
@@ -86,7 +87,6 @@ impl AccountService {
                 last_name: account.last_name.trim().to_owned(),
                 password_changed_at: password_hash.as_ref().map(|_| now),
                 password_hash,
-                is_staff: account.superuser,
                 is_superuser: account.superuser,
                 created_at: now,
             })
@@ -171,7 +171,7 @@ impl AccountService {
         ctx: &RequestContext,
     ) -> ServiceResult<()> {
         let c = &self.0;
-        let email = Email::parse(email)?;
+        let email = Email::for_lookup(email)?;
         let addr_key = LockoutKey::User(format!("reset:{}", email.canonical()));
         let ip_key = c.ip_key(ctx.ip);
         let keys: Vec<&LockoutKey> = std::iter::once(&addr_key).chain(ip_key.iter()).collect();
@@ -265,7 +265,7 @@ impl AccountService {
         if !c.policy.can_manage_users(&me) {
             return Err(Forbidden::ManageUsers.into());
         }
-        let email = Email::parse(&invite.email)?;
+        let email = Email::parse_with(&invite.email, &c.policy.name_rules())?;
         let user = self
             .create_user(NewAccount {
                 username: email.to_string(),

@@ -17,7 +17,7 @@ use crate::model::{
     TotpCode, User, Username,
 };
 use crate::password::PasswordCheck;
-use crate::ports::ExternalClaims;
+use crate::ports::{ExternalClaims, PortError};
 use crate::secret::SecretString;
 
 /// A password submission from the login form.
@@ -113,14 +113,14 @@ impl Context {
             return Ok(LoginReport::refused(state, Refusal::Invalid(e)));
         }
         let started = self.ports.delay.now();
-        let username = Username::parse(&form.username).ok();
+        let username = Username::for_lookup(&form.username).ok();
         let mut user_key = username.as_ref().map(LockoutKey::user);
         let ip_key = self.ip_key(ctx.ip);
         let keys: Vec<&LockoutKey> = user_key.iter().chain(ip_key.iter()).collect();
         let mut view = self.reserve_attempt(&keys).await?;
 
         let mut user = match (&username, view.status) {
-            (Some(name), LockStatus::Open) => self.ports.users.find_by_username(name).await?,
+            (Some(name), LockStatus::Open) => self.account_named(name).await?,
             _ => None,
         };
         // The account is locked by failures from elsewhere, not this address: its owner may
@@ -259,6 +259,21 @@ impl Context {
     /// attempt is counted before its check on the account-at-this-address key (and on the
     /// address, if the first count did not reach it), which is returned with the new view;
     /// a success clears that key only, so the lock stays for everyone else.
+    /// The account a sign-in names. A row the store cannot read (a host's row outside the
+    /// model's rules) is an account that cannot sign in: the attempt fails as for an
+    /// unknown name — same answer, same counters — and the log names the row, so the
+    /// operator can mend it; the request does not fail.
+    async fn account_named(&self, name: &Username) -> ServiceResult<Option<User>> {
+        match self.ports.users.find_by_username(name).await {
+            Ok(user) => Ok(user),
+            Err(PortError::Unreadable { row, problem }) => {
+                tracing::warn!(%row, %problem, "a stored account cannot be read; its sign-in is refused");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn owner_through_lock(
         &self,
         name: &Username,
@@ -266,13 +281,7 @@ impl Context {
         first: &LockView,
         ctx: &RequestContext,
     ) -> ServiceResult<Option<(User, (Option<LockoutKey>, LockView))>> {
-        let Some(owner) = self
-            .ports
-            .users
-            .find_by_username(name)
-            .await?
-            .filter(|u| u.is_active)
-        else {
+        let Some(owner) = self.account_named(name).await?.filter(|u| u.is_active) else {
             return Ok(None);
         };
         let account = owner.username.canonical();

@@ -5,6 +5,7 @@ mod admin;
 mod enrolment;
 mod factor_budget;
 mod hash_pool;
+mod host_rows;
 mod links;
 mod lockout;
 mod lockout_dos;

@@ -66,13 +66,13 @@ async fn an_empty_username_is_a_form_error_that_counts_nothing() {
 async fn a_django_pbkdf2_password_signs_in_and_is_upgraded_to_argon2id() {
     let w = world();
     let id = w.user("legacy").await;
-    let mut u = w.mem.users.find_by_id(id).await.unwrap().unwrap();
     // Django: make_password("hunter2", "abcdefghijklmnopqrstuv") with 1000 iterations.
-    u.password_hash = Some(
-        "pbkdf2_sha256$1000$abcdefghijklmnopqrstuv$qkObPPK9rP0GubfMXjglDC6HALWE6Op/eMHGy+WlhjE="
-            .into(),
-    );
-    w.mem.users.update(&u).await.unwrap();
+    w.mem.users.edit(id, |u| {
+        u.password_hash = Some(
+            "pbkdf2_sha256$1000$abcdefghijklmnopqrstuv$qkObPPK9rP0GubfMXjglDC6HALWE6Op/eMHGy+WlhjE="
+                .into(),
+        );
+    });
     let r = w
         .password(&LoginState::Anonymous, "legacy", "hunter2", None)
         .await;
@@ -107,10 +107,10 @@ impl modal2fa_core::ports::UserStore for EditedMeanwhile {
     async fn find_by_username(&self, username: &Username) -> PortResult<Option<User>> {
         let read = self.0.find_by_username(username).await?;
         if let Some(u) = &read {
-            let mut edited = u.clone();
-            edited.is_active = false;
-            edited.first_name = "Edited meanwhile".into();
-            self.0.update(&edited).await?;
+            self.0.edit(u.id, |edited| {
+                edited.is_active = false;
+                edited.first_name = "Edited meanwhile".into();
+            });
         }
         Ok(read)
     }
@@ -120,8 +120,8 @@ impl modal2fa_core::ports::UserStore for EditedMeanwhile {
     async fn create(&self, user: NewUser) -> PortResult<User> {
         self.0.create(user).await
     }
-    async fn update(&self, user: &User) -> PortResult<()> {
-        self.0.update(user).await
+    async fn set_active(&self, id: UserId, active: bool) -> PortResult<bool> {
+        self.0.set_active(id, active).await
     }
     async fn record_login(&self, id: UserId, at: time::OffsetDateTime) -> PortResult<()> {
         self.0.record_login(id, at).await
@@ -167,12 +167,12 @@ async fn upgrading_a_legacy_hash_never_reverts_a_change_made_meanwhile() {
         .await
         .unwrap()
         .id;
-    let mut u = mem.users.find_by_id(id).await.unwrap().unwrap();
-    u.password_hash = Some(
-        "pbkdf2_sha256$1000$abcdefghijklmnopqrstuv$qkObPPK9rP0GubfMXjglDC6HALWE6Op/eMHGy+WlhjE="
-            .into(),
-    );
-    mem.users.update(&u).await.unwrap();
+    mem.users.edit(id, |u| {
+        u.password_hash = Some(
+            "pbkdf2_sha256$1000$abcdefghijklmnopqrstuv$qkObPPK9rP0GubfMXjglDC6HALWE6Op/eMHGy+WlhjE="
+                .into(),
+        );
+    });
     let mut ports = mem.ports.clone();
     ports.users = std::sync::Arc::new(EditedMeanwhile(mem.users.clone()));
     build(ports)

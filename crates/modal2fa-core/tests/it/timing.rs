@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use modal2fa_core::machine::{LoginState, Outcome, Refusal};
 use modal2fa_core::model::AuthMethod;
-use modal2fa_core::ports::UserStore;
 use modal2fa_core::{DefaultPolicy, Modal2fa, ServerSecret, Settings};
 use modal2fa_test_support::MemoryPorts;
 
@@ -34,9 +33,9 @@ fn world_with_floor(floor: Duration) -> World {
 
 async fn with_hash(w: &World, name: &str, hash: &str) {
     let id = w.user(name).await;
-    let mut u = w.mem.users.find_by_id(id).await.unwrap().unwrap();
-    u.password_hash = Some(hash.into());
-    w.mem.users.update(&u).await.unwrap();
+    w.mem
+        .users
+        .edit(id, |u| u.password_hash = Some(hash.into()));
 }
 
 #[tokio::test]

@@ -17,25 +17,25 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 
-use super::corrupt;
 use crate::entities::*;
 use crate::{SeaOrmStore, conflict_on, from_micros, map_err, to_micros};
 
 fn user_from(m: users::Model) -> PortResult<User> {
+    let unreadable =
+        |problem| PortError::unreadable(format_args!("modal2fa_users id={}", m.id), problem);
     Ok(User {
         id: UserId(m.id),
-        username: Username::parse(&m.username).map_err(|_| corrupt("username"))?,
+        username: Username::from_stored(&m.username).map_err(unreadable)?,
         email: m
             .email
             .as_deref()
-            .map(Email::parse)
+            .map(Email::from_stored)
             .transpose()
-            .map_err(|_| corrupt("email"))?,
+            .map_err(unreadable)?,
         first_name: m.first_name,
         last_name: m.last_name,
         password_hash: m.password_hash,
         is_active: m.is_active,
-        is_staff: m.is_staff,
         is_superuser: m.is_superuser,
         created_at: from_micros(m.created_at),
         last_login: m.last_login.map(from_micros),
@@ -92,7 +92,8 @@ impl UserStore for SeaOrmStore {
             last_name: Set(u.last_name),
             password_hash: Set(u.password_hash),
             is_active: Set(true),
-            is_staff: Set(u.is_staff),
+            // Django's columns: a superuser is staff too (`createsuperuser`).
+            is_staff: Set(u.is_superuser),
             is_superuser: Set(u.is_superuser),
             created_at: Set(to_micros(u.created_at)),
             last_login: Set(None),
@@ -104,56 +105,14 @@ impl UserStore for SeaOrmStore {
         user_from(m)
     }
 
-    async fn update(&self, u: &User) -> PortResult<()> {
+    async fn set_active(&self, id: UserId, active: bool) -> PortResult<bool> {
         let res = users::Entity::update_many()
-            .col_expr(users::Column::Username, Expr::value(u.username.to_string()))
-            .col_expr(
-                users::Column::UsernameCanonical,
-                Expr::value(u.username.canonical()),
-            )
-            .col_expr(
-                users::Column::Email,
-                Expr::value(u.email.as_ref().map(|e| e.to_string())),
-            )
-            .col_expr(
-                users::Column::EmailCanonical,
-                Expr::value(u.email.as_ref().map(Email::canonical)),
-            )
-            .col_expr(users::Column::FirstName, Expr::value(u.first_name.clone()))
-            .col_expr(users::Column::LastName, Expr::value(u.last_name.clone()))
-            .col_expr(
-                users::Column::PasswordHash,
-                Expr::value(u.password_hash.clone()),
-            )
-            .col_expr(users::Column::IsActive, Expr::value(u.is_active))
-            .col_expr(users::Column::IsStaff, Expr::value(u.is_staff))
-            .col_expr(users::Column::IsSuperuser, Expr::value(u.is_superuser))
-            .col_expr(
-                users::Column::CreatedAt,
-                Expr::value(to_micros(u.created_at)),
-            )
-            .col_expr(
-                users::Column::LastLogin,
-                Expr::value(u.last_login.map(to_micros)),
-            )
-            .col_expr(
-                users::Column::PasswordChangedAt,
-                Expr::value(u.password_changed_at.map(to_micros)),
-            )
-            .filter(users::Column::Id.eq(u.id.0))
+            .col_expr(users::Column::IsActive, Expr::value(active))
+            .filter(users::Column::Id.eq(id.0))
             .exec(&self.db)
             .await
-            .map_err(conflict_on(ConflictKind::Username))?;
-        if res.rows_affected == 0
-            && users::Entity::find_by_id(u.id.0)
-                .one(&self.db)
-                .await
-                .map_err(map_err)?
-                .is_none()
-        {
-            return Err(PortError::NotFound);
-        }
-        Ok(())
+            .map_err(map_err)?;
+        Ok(res.rows_affected > 0)
     }
 
     async fn record_login(&self, id: UserId, at: OffsetDateTime) -> PortResult<()> {

@@ -398,3 +398,34 @@ async fn the_collation_migration_rewrites_canonical_names_and_refuses_two_accoun
         db.drop_db().await;
     }
 }
+
+#[tokio::test]
+async fn a_row_the_model_cannot_represent_is_unreadable_naming_the_row_and_signs_nobody_in() {
+    for backend in backends() {
+        let db = TestDb::create(backend).await;
+        let store = db.store().await;
+        // A host wrote an address with a line break into the table.
+        insert_old_row(&store, "mallory", Some("mallory@example.com\nBcc: x@y")).await;
+        let id = users::Entity::find()
+            .one(store.connection())
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        match store.find_by_id(modal2fa_core::UserId(id)).await {
+            Err(modal2fa_core::PortError::Unreadable { row, problem }) => {
+                assert_eq!(row, format!("modal2fa_users id={id}"), "{backend:?}");
+                assert_eq!(problem.field, "email", "{backend:?}");
+            }
+            other => panic!("{backend:?}: expected Unreadable, got {other:?}"),
+        }
+        let auth = services(store.clone());
+        let r = sign_in(&auth, "mallory", PASSWORD, 1).await;
+        assert_eq!(
+            r.outcome,
+            Outcome::Refused(Refusal::InvalidCredentials),
+            "{backend:?}"
+        );
+        db.drop_db().await;
+    }
+}

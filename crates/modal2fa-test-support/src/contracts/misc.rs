@@ -71,7 +71,6 @@ fn user() -> User {
         last_name: "Liddell".into(),
         password_hash: None,
         is_active: true,
-        is_staff: false,
         is_superuser: false,
         created_at: NOW,
         last_login: None,

@@ -20,7 +20,7 @@ pub use misc::{
 };
 pub use sessions::run_session_store_contract;
 pub use trusted::run_trusted_device_store_contract;
-pub use users::run_user_store_contract;
+pub use users::{run_user_store_contract, user_differences};
 
 use time::OffsetDateTime;
 

@@ -1,8 +1,37 @@
-//! The real clock and the operating system's CSPRNG: the only places core reads either.
+//! The real clock and the operating system's CSPRNG (the only places core reads either),
+//! and the notifier that only logs.
 
+use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::ports::{Clock, SecretGenerator};
+use crate::ports::{Clock, Notification, Notifier, PortResult, SecretGenerator};
+
+/// A [`Notifier`] that sends nothing and logs, at `info`, that a notification was due:
+/// its kind and the user's id — never the link, the address or any other content. The
+/// default of [`crate::Ports::builder`] until a mail transport is wired in, so nothing is
+/// lost silently: an operator sees which messages the deployment cannot deliver yet.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingNotifier;
+
+impl TracingNotifier {
+    /// The kind of `n` and its user, as logged.
+    pub fn describe(n: &Notification) -> (&'static str, crate::model::UserId) {
+        match n {
+            Notification::Invitation { user, .. } => ("invitation", user.id),
+            Notification::PasswordReset { user, .. } => ("password_reset", user.id),
+            Notification::SecurityChange { user, .. } => ("security_change", user.id),
+        }
+    }
+}
+
+#[async_trait]
+impl Notifier for TracingNotifier {
+    async fn send(&self, notification: Notification) -> PortResult<()> {
+        let (kind, user) = Self::describe(&notification);
+        tracing::info!(kind, user = %user, "notification not sent: no mail transport is configured");
+        Ok(())
+    }
+}
 
 /// The system clock, in UTC.
 #[derive(Debug, Clone, Copy, Default)]

@@ -41,6 +41,7 @@ mod report;
 mod sessions;
 mod trusted_devices;
 mod verify;
+mod wiring;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -55,6 +56,7 @@ pub use maintenance::{MaintenanceService, Purged, UNCONFIRMED_ENROLMENT_TTL};
 pub use report::{CookieUpdate, LoginReport};
 pub use sessions::{LoadedSession, SessionService, session_expiry};
 pub use trusted_devices::{TrustedBrowser, TrustedDeviceService};
+pub use wiring::{MissingPort, PortsBuilder, Store};
 
 use crate::crypto::SecretBox;
 use crate::error::{ServiceError, ServiceResult};
@@ -71,7 +73,8 @@ use crate::secret::{KeyPurpose, Keys, SecretString, ServerSecret, WebKeys};
 use crate::settings::Settings;
 use crate::tokens::LinkSigner;
 
-/// Every adapter the services use.
+/// Every adapter the services use. Build it with [`Ports::builder`] (one store for every
+/// store port, defaults for the rest) or write the fields out.
 #[derive(Clone)]
 pub struct Ports {
     /// Accounts.

@@ -9,3 +9,4 @@ mod port_contracts;
 mod schema_and_concurrency;
 mod sign_in_on_the_database;
 mod usernames_and_collations;
+mod wiring;

@@ -29,20 +29,14 @@ const PASSWORD: &str = "correct horse battery";
 /// The services over `store` with a per-account threshold of 3 (and a high one per
 /// address, so only the account's counter decides).
 fn services(store: SeaOrmStore) -> Modal2fa {
-    let store = Arc::new(store);
-    let ports = Ports {
-        users: store.clone(),
-        factors: store.clone(),
-        trusted_devices: store.clone(),
-        lockout: store.clone(),
-        sessions: store.clone(),
-        notifier: Arc::new(MemoryNotifier::default()),
-        audit: store,
-        clock: Arc::new(FixedClock::default_start()),
-        random: Arc::new(SequenceRandom::new(7)),
-        hash_pool: Arc::new(modal2fa_test_support::InlineHashPool::default()),
-        delay: Arc::new(modal2fa_test_support::RecordingDelay::new()),
-    };
+    let ports = Ports::builder(Arc::new(store))
+        .notifier(Arc::new(MemoryNotifier::default()))
+        .clock(Arc::new(FixedClock::default_start()))
+        .random(Arc::new(SequenceRandom::new(7)))
+        .hash_pool(Arc::new(modal2fa_test_support::InlineHashPool::default()))
+        .delay(Arc::new(modal2fa_test_support::RecordingDelay::new()))
+        .build()
+        .expect("every required port is given");
     let settings = Settings {
         lockout: LockoutSettings {
             user_failed_attempts: 3,

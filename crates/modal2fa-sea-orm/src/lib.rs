@@ -1,5 +1,8 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+compile_error!("modal2fa-sea-orm needs at least one backend feature: `sqlite`, `postgres` or `mysql`");
+
 pub mod entities;
 mod stores;
 
@@ -88,12 +91,19 @@ impl SeaOrmStore {
             .acquire_timeout(options.acquire_timeout)
             .sqlx_logging(false);
         let is_sqlite_file = url.starts_with("sqlite:") && !url.contains(":memory:");
+        #[cfg(feature = "sqlite")]
         if is_sqlite_file {
             opts.map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                     .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(5))
             });
+        }
+        #[cfg(not(feature = "sqlite"))]
+        if is_sqlite_file {
+            return Err(PortError::Unexpected(
+                "database_url is a SQLite file, but modal2fa-sea-orm was built without its `sqlite` feature".into(),
+            ));
         }
         let db = Database::connect(opts).await.map_err(map_err)?;
         Ok(Self::counting(db))

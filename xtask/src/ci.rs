@@ -1,7 +1,7 @@
 //! `cargo xtask ci`: the checks of `.ci/run`, without provisioning any service.
 //!
 //! The model: CI is a fixed sequence of named steps, run in order — the format check, the
-//! tidy rules, clippy with warnings denied, the workspace's tests and the browser suite.
+//! tidy rules, the backend features, clippy with warnings denied, the workspace's tests and the browser suite.
 //! Each step is announced before it runs; the first that fails stops the sequence, and the
 //! error names it. `.ci/run` additionally installs and starts PostgreSQL, MariaDB and
 //! Chromium and sets the database URLs; here the database tests on those backends skip
@@ -42,6 +42,10 @@ pub fn steps() -> Vec<Step<'static>> {
             crate::tidy::run()
                 .map_err(|problems| problems.iter().map(|p| format!("\n  tidy: {p}")).collect())
         }),
+        Step::new(
+            "backend features (cargo xtask features)",
+            crate::features::run,
+        ),
         Step::new(
             "lint (cargo clippy --workspace --all-targets -- -D warnings)",
             || {

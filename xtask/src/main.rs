@@ -11,12 +11,15 @@
 //! - `timing` — 200 failed sign-ins per stored-hash class (unknown user, Django PBKDF2 at
 //!   1M iterations, unusable `!`, unparsable) through the login service in release mode;
 //!   fails unless the answer times' medians lie within 10 % of each other.
+//! - `features` — each of `modal2fa-sea-orm`'s backend features alone brings its own
+//!   sqlx driver and no other; the SQLite-only build compiles.
 //! - `ci` — the checks of `.ci/run` in its order (format, tidy, clippy, tests, e2e) without
 //!   provisioning services; stops at the first failing step and names it.
 
 mod bench;
 mod ci;
 mod e2e;
+mod features;
 mod tidy;
 mod timing;
 mod vendor;
@@ -77,6 +80,16 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("features") => match features::run() {
+            Ok(()) => {
+                println!("features: each backend feature compiles its own driver only");
+                ExitCode::SUCCESS
+            }
+            Err(problem) => {
+                eprintln!("features: {problem}");
+                ExitCode::FAILURE
+            }
+        },
         Some("ci") => match ci::run() {
             Ok(()) => {
                 println!("\nci: every step passed");
@@ -91,7 +104,7 @@ fn main() -> ExitCode {
             if let Some(cmd) = other {
                 eprintln!("unknown command: {cmd}");
             }
-            eprintln!("usage: cargo xtask <tidy|vendor|e2e|bench|timing|ci>");
+            eprintln!("usage: cargo xtask <tidy|vendor|e2e|bench|timing|features|ci>");
             ExitCode::from(2)
         }
     }

@@ -45,6 +45,18 @@ pub enum PasswordHashing {
     },
 }
 
+impl PasswordHashing {
+    /// For tests only: Argon2id at 64 KiB and one pass, about a thousand times cheaper
+    /// than the default, so a debug-build test signs in within a millisecond or two
+    /// instead of hundreds. Never for accounts that matter: it resists no offline attack.
+    /// (The reference server's configuration refuses a cost below OWASP's floor.)
+    pub const FOR_TESTS: PasswordHashing = PasswordHashing::Argon2id {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+}
+
 impl Default for PasswordHashing {
     /// Argon2id with OWASP's parameters: 19 MiB, 2 passes, 1 lane.
     fn default() -> Self {

@@ -24,11 +24,7 @@ pub(crate) struct World {
 
 pub(crate) fn settings() -> Settings {
     Settings {
-        password_hashing: PasswordHashing::Argon2id {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
+        password_hashing: PasswordHashing::FOR_TESTS,
         ..Settings::default()
     }
 }

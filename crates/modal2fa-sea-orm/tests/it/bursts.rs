@@ -37,11 +37,7 @@ fn services(store: SeaOrmStore, clock: Arc<FixedClock>, seed: u64) -> Modal2fa {
         delay: Arc::new(modal2fa_test_support::RecordingDelay::new()),
     };
     let settings = Settings {
-        password_hashing: PasswordHashing::Argon2id {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
+        password_hashing: PasswordHashing::FOR_TESTS,
         ..Settings::default()
     };
     Modal2fa::new(

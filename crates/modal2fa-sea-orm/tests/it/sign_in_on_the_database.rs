@@ -34,11 +34,7 @@ async fn a_user_signs_in_with_password_totp_and_a_trusted_device_on_the_database
             delay: Arc::new(modal2fa_test_support::RecordingDelay::new()),
         };
         let settings = Settings {
-            password_hashing: PasswordHashing::Argon2id {
-                memory_kib: 64,
-                iterations: 1,
-                parallelism: 1,
-            },
+            password_hashing: PasswordHashing::FOR_TESTS,
             ..Settings::default()
         };
         let auth = Modal2fa::new(

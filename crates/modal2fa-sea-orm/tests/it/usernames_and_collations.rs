@@ -43,11 +43,7 @@ fn services(store: SeaOrmStore) -> Modal2fa {
             ip_failed_attempts: 1_000,
             ..LockoutSettings::default()
         },
-        password_hashing: PasswordHashing::Argon2id {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
+        password_hashing: PasswordHashing::FOR_TESTS,
         ..Settings::default()
     };
     Modal2fa::new(

@@ -39,11 +39,7 @@ async fn one_store_and_the_default_clock_random_and_notifier_sign_a_user_in() {
         .build()
         .unwrap();
     let settings = Settings {
-        password_hashing: PasswordHashing::Argon2id {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
+        password_hashing: PasswordHashing::FOR_TESTS,
         ..Settings::default()
     };
     let secret = ServerSecret::new(vec![9; 32]).unwrap();

@@ -32,11 +32,7 @@ pub async fn harness_with(config: Config, adapt: impl FnOnce(&mut Ports)) -> Har
     let mut ports = mem.ports.clone();
     adapt(&mut ports);
     let settings = Settings {
-        password_hashing: modal2fa_core::password::PasswordHashing::Argon2id {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
+        password_hashing: modal2fa_core::password::PasswordHashing::FOR_TESTS,
         ..Settings::default()
     };
     let secret = ServerSecret::new(vec![5; 32]).unwrap();

@@ -31,7 +31,6 @@ use actix_web::{HttpRequest, HttpResponse, Route, guard, web};
 use modal2fa_core::Modal2fa;
 use modal2fa_core::machine::LoginState;
 use modal2fa_core::model::RequestContext;
-use modal2fa_core::secret::{KeyPurpose, Keys, ServerSecret};
 
 pub use csrf::{Csrf, Holder, Nonce};
 pub use delay::TokioDelay;
@@ -152,7 +151,6 @@ pub struct Modal2faWeb(pub(crate) Arc<Inner>);
 /// Builds a [`Modal2faWeb`].
 pub struct Builder {
     auth: Modal2fa,
-    keys: Keys,
     settings: WebSettings,
     overrides: HashMap<String, fn() -> actix_web::Route>,
 }
@@ -173,9 +171,10 @@ impl Builder {
     /// Builds it, loading the embedded templates and then the override directory.
     pub fn build(self) -> Result<Modal2faWeb, RenderError> {
         let render = render::Renderer::new(self.settings.template_dir.as_deref())?;
+        let keys = self.auth.web_keys();
         Ok(Modal2faWeb(Arc::new(Inner {
-            csrf: Csrf::new(*self.keys.get(KeyPurpose::Csrf)),
-            cookie_key: Key::derive_from(self.keys.get(KeyPurpose::CookieSigning)),
+            csrf: Csrf::new(*keys.csrf()),
+            cookie_key: Key::derive_from(keys.cookie_signing()),
             render,
             auth: self.auth,
             settings: self.settings,
@@ -185,11 +184,12 @@ impl Builder {
 }
 
 impl Modal2faWeb {
-    /// Starts building the web layer over the core services and the server secret.
-    pub fn builder(auth: Modal2fa, secret: &ServerSecret) -> Builder {
+    /// Starts building the web layer over the core services. Its keys (CSRF tokens,
+    /// cookie signing) are the ones the core derived from the server secret given to
+    /// [`Modal2fa::new`]: the secret is given once, and the two can never disagree.
+    pub fn builder(auth: Modal2fa) -> Builder {
         Builder {
             auth,
-            keys: Keys::derive(secret),
             settings: WebSettings::default(),
             overrides: HashMap::new(),
         }

@@ -134,7 +134,7 @@ pub fn web_layer(config: &Config, auth: Modal2fa) -> Result<Modal2faWeb, String>
         template_dir: config.template_dir.clone(),
         ..WebSettings::default()
     };
-    Modal2faWeb::builder(auth, &secret(config)?)
+    Modal2faWeb::builder(auth)
         .settings(settings)
         .build()
         .map_err(|e| e.to_string())

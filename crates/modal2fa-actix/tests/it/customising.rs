@@ -17,8 +17,7 @@ fn web_with(settings: WebSettings, replace_login: bool) -> Modal2faWeb {
         Settings::default(),
         &ServerSecret::new(vec![6; 32]).unwrap(),
     );
-    let mut b =
-        Modal2faWeb::builder(auth, &ServerSecret::new(vec![6; 32]).unwrap()).settings(settings);
+    let mut b = Modal2faWeb::builder(auth).settings(settings);
     if replace_login {
         b = b.replace_route("auth:login", || {
             web::get().to(|| async { HttpResponse::Ok().body("my own login") })
@@ -118,7 +117,7 @@ async fn a_broken_override_template_is_reported_when_building() {
         Settings::default(),
         &ServerSecret::new(vec![6; 32]).unwrap(),
     );
-    let result = Modal2faWeb::builder(auth, &ServerSecret::new(vec![6; 32]).unwrap())
+    let result = Modal2faWeb::builder(auth)
         .settings(WebSettings {
             template_dir: Some(dir.clone()),
             ..WebSettings::default()

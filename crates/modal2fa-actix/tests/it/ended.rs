@@ -134,7 +134,7 @@ async fn ended_while_in_flight(renew: bool) {
         })
         .await
         .unwrap();
-    let web = Modal2faWeb::builder(auth, &secret)
+    let web = Modal2faWeb::builder(auth)
         .settings(WebSettings {
             secure_cookies: false,
             ..WebSettings::default()

@@ -106,7 +106,7 @@ macro_rules! browser {
             })
             .await
             .unwrap();
-        let web = Modal2faWeb::builder(auth, &ServerSecret::new(vec![4; 32]).unwrap())
+        let web = Modal2faWeb::builder(auth)
             .settings(WebSettings {
                 secure_cookies: $secure,
                 ..WebSettings::default()

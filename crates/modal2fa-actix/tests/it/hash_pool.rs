@@ -58,8 +58,7 @@ async fn a_sign_in_beyond_the_hash_pool_answers_503_with_retry_after_and_counts_
     let mem = MemoryPorts::new();
     let pool = TokioHashPool::new(1, 0);
     let auth = services(&mem, Arc::new(pool.clone())).await;
-    let secret = ServerSecret::new(vec![5; 32]).unwrap();
-    let web = Modal2faWeb::builder(auth, &secret)
+    let web = Modal2faWeb::builder(auth)
         .settings(WebSettings {
             secure_cookies: false,
             ..WebSettings::default()

@@ -171,7 +171,7 @@ async fn web(down: Arc<AtomicBool>) -> (Modal2faWeb, MemoryPorts) {
         })
         .await
         .unwrap();
-    let web = Modal2faWeb::builder(auth, &secret)
+    let web = Modal2faWeb::builder(auth)
         .settings(WebSettings {
             secure_cookies: false,
             ..WebSettings::default()

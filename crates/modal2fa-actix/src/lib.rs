@@ -17,6 +17,8 @@ mod render;
 mod respond;
 mod second_factor;
 pub mod session;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod totp;
 
 use std::collections::HashMap;

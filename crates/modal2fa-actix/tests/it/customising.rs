@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::{App, HttpResponse, test, web};
+use modal2fa_actix::testing::{TestClient, TestResponse};
 use modal2fa_actix::{ManageUsers, Modal2faWeb, ModalAppearance, Permitted, WebSettings};
 use modal2fa_core::{DefaultPolicy, Modal2fa, ServerSecret, Settings};
 use modal2fa_test_support::MemoryPorts;
@@ -26,7 +27,8 @@ fn web_with(settings: WebSettings, replace_login: bool) -> Modal2faWeb {
     b.build().unwrap()
 }
 
-async fn get(web: Modal2faWeb, path: &str) -> (u16, String) {
+/// `GET path` as htmx does, through the test client.
+async fn get(web: Modal2faWeb, path: &str) -> TestResponse {
     let w = web.clone();
     let app = test::init_service(
         App::new()
@@ -40,19 +42,9 @@ async fn get(web: Modal2faWeb, path: &str) -> (u16, String) {
             ),
     )
     .await;
-    let resp = test::call_service(
-        &app,
-        test::TestRequest::get()
-            .uri(path)
-            .insert_header(("HX-Request", "true"))
-            .to_request(),
-    )
-    .await;
-    let status = resp.status().as_u16();
-    (
-        status,
-        String::from_utf8(test::read_body(resp).await.to_vec()).unwrap(),
-    )
+    let mut client = TestClient::new(app, &web);
+    client.set_htmx(true);
+    client.get(path).await
 }
 
 #[actix_web::test]
@@ -66,7 +58,7 @@ async fn a_modal_takes_its_configured_size_title_and_classes() {
             classes: Some("my-login".into()),
         },
     );
-    let (_, body) = get(
+    let body = get(
         web_with(
             WebSettings {
                 appearance,
@@ -76,7 +68,8 @@ async fn a_modal_takes_its_configured_size_title_and_classes() {
         ),
         "/auth/login/",
     )
-    .await;
+    .await
+    .body;
     assert!(body.contains("data-modal2fa-size=\"sm\""), "{body}");
     assert!(body.contains("Welcome back") && body.contains("my-login"));
 }
@@ -90,7 +83,7 @@ async fn a_template_in_the_override_directory_replaces_the_embedded_one() {
         "<div>Company sign-in {{ csrf_token | length }}</div>",
     )
     .unwrap();
-    let (_, body) = get(
+    let body = get(
         web_with(
             WebSettings {
                 template_dir: Some(dir.clone()),
@@ -100,7 +93,8 @@ async fn a_template_in_the_override_directory_replaces_the_embedded_one() {
         ),
         "/auth/login/",
     )
-    .await;
+    .await
+    .body;
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(body.starts_with("<div>Company sign-in "), "{body}");
 }
@@ -129,12 +123,12 @@ async fn a_broken_override_template_is_reported_when_building() {
 
 #[actix_web::test]
 async fn a_named_route_can_be_replaced_by_the_host() {
-    let (status, body) = get(web_with(WebSettings::default(), true), "/auth/login/").await;
-    assert_eq!((status, body.as_str()), (200, "my own login"));
+    let r = get(web_with(WebSettings::default(), true), "/auth/login/").await;
+    assert_eq!((r.status, r.body.as_str()), (200, "my own login"));
 }
 
 #[actix_web::test]
 async fn the_permission_guard_sends_anonymous_visitors_to_the_login_modal() {
-    let (status, _) = get(web_with(WebSettings::default(), false), "/users").await;
-    assert_eq!(status, 303);
+    let r = get(web_with(WebSettings::default(), false), "/users").await;
+    assert_eq!(r.redirect(), Some("/auth/login/?next=/users"));
 }

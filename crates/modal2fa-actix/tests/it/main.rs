@@ -1,8 +1,11 @@
 //! The actix-web layer over HTTP, in process, one binary: every sign-in flow with cookies
 //! and CSRF, and the customisation points.
 
+mod csrf;
 mod customising;
 mod ended;
 mod flows;
+mod harness;
 mod hash_pool;
 mod outage;
+mod test_client;

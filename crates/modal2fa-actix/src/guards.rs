@@ -1,7 +1,13 @@
 //! Route guards for host applications, as extractors: `SignedInUser` (require sign-in),
-//! `SecondFactorUser` (require a session method the policy accepts for factor management
-//! — `2fa` or `microsoft` by default, the equivalent of the original's 2FA-protected
-//! admin site), and `Permitted<P>` (require a permission hook).
+//! `SecondFactorUser` (require a session method the policy accepts for the host's pages,
+//! [`AuthPolicy::page_guard_methods`] — `2fa` or `microsoft` by default, the equivalent of
+//! the original's 2FA-protected admin site), `RequireMethods<M>` (a method set of your
+//! own) and `Permitted<P>` (require a permission hook).
+//!
+//! A refused guard sends the browser to the right modal's page, carrying `next` back: a
+//! plain request gets a `303 See Other`, an htmx request (`HX-Request: true`) a `200`
+//! with `HX-Redirect` (htmx would follow a 303 inside its own request and swap the login
+//! page into the target element).
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -17,17 +23,43 @@ use modal2fa_core::policy::AuthPolicy;
 use crate::Modal2faWeb;
 use crate::session::LOGIN_STATE;
 
-/// Why a guard refused: answered with a redirect to the right modal (or `HX-Redirect`).
+/// Why a guard refused: answered with a redirect to the right modal (`HX-Redirect` for
+/// htmx).
 #[derive(Debug)]
 pub enum GuardRejection {
     /// Not signed in: go to the login modal.
-    SignIn(String),
+    SignIn(GuardRedirect),
     /// Signed in, but the method does not satisfy the guard: go to the 2FA modal.
-    SecondFactor(String),
+    SecondFactor(GuardRedirect),
     /// Signed in, but not permitted.
     Forbidden,
     /// The web layer is not configured in this app.
     NotConfigured,
+}
+
+/// Where a refused guard sends the browser, and how it asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardRedirect {
+    /// The modal's path with `?next=` back to the refused request's path and query.
+    pub to: String,
+    /// Whether htmx made the refused request: it is answered with `HX-Redirect`.
+    pub htmx: bool,
+}
+
+impl GuardRedirect {
+    /// The answer: a `303 See Other` to [`Self::to`], or for htmx a `200` with
+    /// `HX-Redirect: <to>`.
+    pub fn response(&self) -> HttpResponse {
+        if self.htmx {
+            HttpResponse::Ok()
+                .insert_header(("HX-Redirect", self.to.clone()))
+                .finish()
+        } else {
+            HttpResponse::SeeOther()
+                .insert_header(("Location", self.to.clone()))
+                .finish()
+        }
+    }
 }
 
 impl std::fmt::Display for GuardRejection {
@@ -42,11 +74,13 @@ impl std::fmt::Display for GuardRejection {
 }
 
 impl ResponseError for GuardRejection {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        self.error_response().status()
+    }
+
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::SignIn(to) | Self::SecondFactor(to) => HttpResponse::SeeOther()
-                .insert_header(("Location", to.clone()))
-                .finish(),
+            Self::SignIn(to) | Self::SecondFactor(to) => to.response(),
             Self::Forbidden => HttpResponse::Forbidden()
                 .content_type("text/plain; charset=utf-8")
                 .body("You do not have permission to see this page."),
@@ -55,17 +89,20 @@ impl ResponseError for GuardRejection {
     }
 }
 
-fn target(web: &Modal2faWeb, req: &HttpRequest, route: &str) -> String {
+fn target(web: &Modal2faWeb, req: &HttpRequest, route: &str) -> GuardRedirect {
     let next = req
         .uri()
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    format!(
-        "{}?next={}",
-        web.settings().path(route),
-        crate::respond::encode(next)
-    )
+    GuardRedirect {
+        to: format!(
+            "{}?next={}",
+            web.settings().path(route),
+            crate::respond::encode(next)
+        ),
+        htmx: crate::render::is_htmx(req),
+    }
 }
 
 /// The signed-in user (any method). Pending (password-only) logins are not signed in.
@@ -114,9 +151,10 @@ impl FromRequest for SignedInUser {
     }
 }
 
-/// A signed-in user whose session method is one the policy accepts for factor management
-/// (`2fa` or `microsoft` by default): trusted-device (`cookie`) and password-only sessions
-/// are sent through the 2FA modal first.
+/// A signed-in user whose session method is one the policy accepts for the host's pages,
+/// [`AuthPolicy::page_guard_methods`] (`2fa` or `microsoft` by default): trusted-device
+/// (`cookie`) and password-only sessions are sent through the 2FA modal first. Relaxing
+/// [`AuthPolicy::factor_management_methods`] does not relax this guard.
 #[derive(Debug, Clone)]
 pub struct SecondFactorUser(pub SignedInUser);
 
@@ -128,12 +166,7 @@ impl FromRequest for SecondFactorUser {
         let req = req.clone();
         Box::pin(async move {
             let (web, u) = signed_in(req.clone()).await?;
-            if web
-                .auth()
-                .policy()
-                .factor_management_methods()
-                .contains(&u.method)
-            {
+            if web.auth().policy().page_guard_methods().contains(&u.method) {
                 Ok(SecondFactorUser(u))
             } else {
                 Err(GuardRejection::SecondFactor(target(

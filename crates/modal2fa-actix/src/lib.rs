@@ -39,8 +39,8 @@ pub use delay::TokioDelay;
 pub use error::{Shown, WebError};
 pub use extract::{Flow, NextQuery, Posted, TokenForm};
 pub use guards::{
-    GuardRejection, ManageSecurity, ManageUsers, MethodSet, Permission, Permitted, RequireMethods,
-    SecondFactorUser, SignedInUser, TwoFactorOnly,
+    GuardRedirect, GuardRejection, ManageSecurity, ManageUsers, MethodSet, Permission, Permitted,
+    RequireMethods, SecondFactorUser, SignedInUser, TwoFactorOnly,
 };
 pub use hash_pool::TokioHashPool;
 pub use layer::SessionLayer;

@@ -18,7 +18,9 @@ use modal2fa_core::password::PasswordHashing;
 use modal2fa_core::ports::{Clock, LockoutStore};
 use modal2fa_core::services::NewAccount;
 use modal2fa_core::totp::{self, TotpParams};
-use modal2fa_core::{AuthPolicy, Modal2fa, Ports, ServerSecret, Settings};
+use modal2fa_core::{
+    AuthMethod, AuthPolicy, DefaultPolicy, Modal2fa, Ports, ServerSecret, Settings,
+};
 use modal2fa_test_support::MemoryPorts;
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -40,6 +42,17 @@ pub async fn strict_area(user: RequireMethods<TwoFactorOnly>) -> HttpResponse {
 
 pub async fn user_admin(user: Permitted<ManageUsers>) -> HttpResponse {
     HttpResponse::Ok().body(format!("admin {}", user.0.user.username))
+}
+
+/// The default policy, but a trusted-device (`cookie`) session may manage factors.
+pub struct CookieManagesFactors;
+
+impl AuthPolicy for CookieManagesFactors {
+    fn factor_management_methods(&self) -> Vec<AuthMethod> {
+        let mut methods = DefaultPolicy.factor_management_methods();
+        methods.push(AuthMethod::Cookie);
+        methods
+    }
 }
 
 pub fn settings(proxies: usize) -> Settings {

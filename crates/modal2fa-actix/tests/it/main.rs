@@ -5,6 +5,7 @@ mod csrf;
 mod customising;
 mod ended;
 mod flows;
+mod guards;
 mod harness;
 mod hash_pool;
 mod outage;

@@ -1,7 +1,9 @@
-//! [`SessionLayer`]: actix-session's middleware over the core session service, plus the
-//! one thing it cannot do itself — answer a request whose session cannot be read because
-//! the store is down with 503 and `Retry-After` (the "temporarily unavailable" modal)
-//! instead of an opaque 500.
+//! [`SessionLayer`]: actix-session's middleware over the core session service, plus what
+//! it cannot do itself — answer a request whose session cannot be read because the store
+//! is down with 503 and `Retry-After` (the "temporarily unavailable" modal) instead of an
+//! opaque 500, and set the anonymous visitor's CSRF nonce cookie on any response whose
+//! tokens were minted under a new nonce (a host page that called
+//! [`Modal2faWeb::csrf_token`] included).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -90,7 +92,10 @@ where
                 (result, _) => result,
             };
             match result {
-                Ok(res) => Ok(res.map_into_left_body()),
+                Ok(mut res) => {
+                    set_minted_nonce(&web, &mut res);
+                    Ok(res.map_into_left_body())
+                }
                 Err(e) if e.to_string() == STORE_UNAVAILABLE => {
                     let page = crate::menu::unavailable(&web, htmx);
                     Err(WebError::shown(page).into())
@@ -98,5 +103,17 @@ where
                 Err(e) => Err(e),
             }
         }))
+    }
+}
+
+/// Sets the CSRF nonce cookie minted for the request of `res`, unless there is none or
+/// the handler set it already.
+fn set_minted_nonce<B>(web: &Modal2faWeb, res: &mut ServiceResponse<B>) {
+    let Some(cookie) = crate::csrf::minted_cookie(res.request(), &web.0.settings) else {
+        return;
+    };
+    if res.response().cookies().all(|c| c.name() != cookie.name()) {
+        // A cookie built from our own values always encodes.
+        let _ = res.response_mut().add_cookie(&cookie);
     }
 }

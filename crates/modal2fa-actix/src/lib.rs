@@ -9,6 +9,8 @@ mod error;
 mod extract;
 mod guards;
 pub mod hash_pool;
+mod headers;
+mod host;
 mod layer;
 mod login;
 mod menu;
@@ -28,12 +30,14 @@ use std::sync::Arc;
 use actix_session::SessionMiddleware;
 use actix_session::config::{CookieContentSecurity, PersistentSession, TtlExtensionPolicy};
 use actix_web::cookie::{Key, SameSite};
-use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, Route, guard, web};
 use modal2fa_core::Modal2fa;
 use modal2fa_core::machine::LoginState;
 use modal2fa_core::model::RequestContext;
 
+/// actix-session at the version this crate uses, for `Session` (as in
+/// [`Modal2faWeb::user_menu_html`]) without a dependency of the host's own.
+pub use actix_session;
 pub use csrf::{Csrf, Holder, Nonce};
 pub use delay::TokioDelay;
 pub use error::{Shown, WebError};
@@ -43,7 +47,13 @@ pub use guards::{
     RequireMethods, SecondFactorUser, SignedInUser, TwoFactorOnly,
 };
 pub use hash_pool::TokioHashPool;
+pub use headers::{CONTENT_SECURITY_POLICY, SecurityHeaders, SecurityHeadersService};
+pub use host::{SCRIPTS, STYLESHEETS};
 pub use layer::SessionLayer;
+/// The core at the version this crate uses, for implementing a port or a policy
+/// (`modal2fa_core::async_trait`, `modal2fa_core::time`) without a dependency of the
+/// host's own.
+pub use modal2fa_core;
 pub use render::{Command, ModalAppearance, RenderError};
 pub use respond::Back;
 pub use session::PortSessionStore;
@@ -234,26 +244,20 @@ impl Modal2faWeb {
         SessionLayer::new(inner, self.clone())
     }
 
-    /// Security headers for every response: a strict CSP (no inline scripts), no framing,
-    /// no MIME sniffing, a same-origin referrer policy, and HSTS under https.
-    pub fn security_headers(&self) -> DefaultHeaders {
-        let mut h = DefaultHeaders::new()
-            .add((
-                "Content-Security-Policy",
-                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
-                 frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
-            ))
-            .add(("X-Content-Type-Options", "nosniff"))
-            .add(("X-Frame-Options", "DENY"))
-            .add(("Referrer-Policy", "same-origin"))
-            .add(("Cross-Origin-Opener-Policy", "same-origin"));
-        if self.0.settings.secure_cookies {
-            h = h.add((
-                "Strict-Transport-Security",
-                "max-age=63072000; includeSubDomains",
-            ));
-        }
-        h
+    /// Security headers for the responses under the mount point (`/auth/…`): a strict
+    /// CSP (no inline scripts), no framing, no MIME sniffing, a same-origin referrer
+    /// policy, and HSTS under https. The host's own pages are left alone, so one with an
+    /// inline script keeps working; [`Self::security_headers_everywhere`] puts them on
+    /// every response. A header a handler set itself is kept.
+    pub fn security_headers(&self) -> SecurityHeaders {
+        SecurityHeaders::new(Some(&self.0.settings.mount), self.0.settings.secure_cookies)
+    }
+
+    /// [`Self::security_headers`] on every response of the app, the host's pages
+    /// included: for an app whose pages all hold under the strict CSP (the reference
+    /// server's do).
+    pub fn security_headers_everywhere(&self) -> SecurityHeaders {
+        SecurityHeaders::new(None, self.0.settings.secure_cookies)
     }
 
     /// Mounts every route under the mount point (`/auth` by default). Use with
@@ -301,8 +305,9 @@ impl Modal2faWeb {
     /// A CSRF token for the forms of the response to `req`, whose session is in `state`:
     /// bound to the signed-in user, else to the visitor's nonce cookie. For a visitor
     /// without one a nonce is minted for this request (every token of the response shares
-    /// it); send it with [`Modal2faWeb::with_csrf_cookie`], or the forms will be refused.
-    /// [`Flow::modal`] and [`Modal2faWeb::page`] do both.
+    /// it), whose cookie the session middleware sets on the response (outside it, send it
+    /// with [`Modal2faWeb::with_csrf_cookie`], or the forms will be refused).
+    /// [`Modal2faWeb::csrf_token`] reads `state` from the request's session.
     pub fn csrf_token_for(&self, req: &HttpRequest, state: &LoginState) -> String {
         let now = self.auth().now();
         match state.signed_in() {
@@ -315,7 +320,9 @@ impl Modal2faWeb {
     }
 
     /// `resp` with the visitor's CSRF nonce cookie when [`Modal2faWeb::csrf_token_for`]
-    /// minted a nonce for `req`; `resp` unchanged otherwise.
+    /// minted a nonce for `req`; `resp` unchanged otherwise. The session middleware does
+    /// this for every response, so only a response that does not pass through it needs
+    /// this call.
     pub fn with_csrf_cookie(&self, req: &HttpRequest, mut resp: HttpResponse) -> HttpResponse {
         if let Some(cookie) = csrf::minted_cookie(req, &self.0.settings) {
             // A cookie built from our own values always encodes.

@@ -217,7 +217,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let server = HttpServer::new(move || {
         let w = web.clone();
         let mut app = App::new()
-            .wrap(web.security_headers())
+            .wrap(web.security_headers_everywhere())
             .wrap(web.session_middleware())
             .configure(move |c| w.configure(c));
         if demo {

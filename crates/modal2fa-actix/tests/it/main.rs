@@ -8,5 +8,6 @@ mod flows;
 mod guards;
 mod harness;
 mod hash_pool;
+mod host;
 mod outage;
 mod test_client;

@@ -54,7 +54,7 @@ pub use layer::SessionLayer;
 /// (`modal2fa_core::async_trait`, `modal2fa_core::time`) without a dependency of the
 /// host's own.
 pub use modal2fa_core;
-pub use render::{Command, ModalAppearance, RenderError};
+pub use render::{BuildError, Command, ModalAppearance, RenderError};
 pub use respond::Back;
 pub use session::PortSessionStore;
 
@@ -88,7 +88,8 @@ pub struct WebSettings {
     pub login_redirect: String,
     /// Where to go after signing out.
     pub logout_redirect: String,
-    /// Per-modal appearance, by modal name (`login`, `auth_2fa`, …).
+    /// Per-modal appearance, by modal name (`login`, `auth_2fa`, …: the templates under
+    /// `modals/`). [`Builder::build`] refuses a key that names no modal.
     pub appearance: HashMap<String, ModalAppearance>,
     /// A directory whose templates override the embedded ones by name.
     pub template_dir: Option<PathBuf>,
@@ -180,9 +181,21 @@ impl Builder {
         self
     }
 
-    /// Builds it, loading the embedded templates and then the override directory.
-    pub fn build(self) -> Result<Modal2faWeb, RenderError> {
+    /// Builds it, loading the embedded templates and then the override directory, and
+    /// checking that every key of `WebSettings::appearance` names a modal (`login`, not
+    /// the route name `auth:login`): an unknown key is an error naming it and the valid
+    /// ones, never silently ignored.
+    pub fn build(self) -> Result<Modal2faWeb, BuildError> {
         let render = render::Renderer::new(self.settings.template_dir.as_deref())?;
+        let valid = render.modal_names();
+        let mut keys: Vec<&String> = self.settings.appearance.keys().collect();
+        keys.sort();
+        if let Some(key) = keys.into_iter().find(|k| !valid.contains(k)) {
+            return Err(BuildError::UnknownAppearance {
+                key: key.clone(),
+                valid,
+            });
+        }
         let keys = self.auth.web_keys();
         Ok(Modal2faWeb(Arc::new(Inner {
             csrf: Csrf::new(*keys.csrf()),

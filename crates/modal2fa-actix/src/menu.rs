@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::copy;
 use crate::error::opaque_500;
 use crate::extract::Flow;
+use crate::render::ModalAppearance;
 use crate::respond::urls;
 use crate::{Modal2faWeb, session};
 
@@ -111,11 +112,18 @@ pub(crate) async fn page(
 /// 503 with `Retry-After`: a modal fragment for htmx, a full page otherwise.
 pub(crate) fn unavailable(web: &Modal2faWeb, htmx: bool) -> HttpResponse {
     let mut ctx = tera::Context::new();
+    let look: ModalAppearance = web
+        .settings()
+        .appearance
+        .get("unavailable")
+        .cloned()
+        .unwrap_or_default();
     ctx.insert("errors", &vec![copy::UNAVAILABLE]);
     ctx.insert("modal_name", "unavailable");
-    ctx.insert("title", "Temporarily unavailable");
-    ctx.insert("size", "");
-    ctx.insert("classes", "");
+    let title = look.title.as_deref().unwrap_or("Temporarily unavailable");
+    ctx.insert("title", title);
+    ctx.insert("size", look.size.as_deref().unwrap_or(""));
+    ctx.insert("classes", look.classes.as_deref().unwrap_or(""));
     ctx.insert("urls", &urls(web));
     ctx.insert("site_name", &web.settings().site_name);
     ctx.insert("htmx", &htmx);

@@ -35,6 +35,48 @@ impl std::fmt::Display for RenderError {
 
 impl std::error::Error for RenderError {}
 
+/// Why [`Builder::build`](crate::Builder::build) refused the settings.
+#[derive(Debug)]
+pub enum BuildError {
+    /// A template failed to load (an override directory's, most likely).
+    Templates(RenderError),
+    /// `WebSettings::appearance` names a modal there is not.
+    UnknownAppearance {
+        /// The key as configured.
+        key: String,
+        /// The modal names there are.
+        valid: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Templates(e) => e.fmt(f),
+            Self::UnknownAppearance { key, valid } => write!(
+                f,
+                "appearance: there is no modal {key:?}; the modals are {}",
+                valid.join(", ")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Templates(e) => Some(e),
+            Self::UnknownAppearance { .. } => None,
+        }
+    }
+}
+
+impl From<RenderError> for BuildError {
+    fn from(e: RenderError) -> Self {
+        Self::Templates(e)
+    }
+}
+
 /// The loaded templates.
 pub struct Renderer {
     tera: tera::Tera,
@@ -53,6 +95,20 @@ impl Renderer {
         tera.add_raw_templates(all.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .map_err(|e| RenderError(format!("{e:?}")))?;
         Ok(Self { tera })
+    }
+
+    /// The modals there are, by name (`login` for `modals/login.html`, …), sorted: the
+    /// keys `WebSettings::appearance` may use.
+    pub fn modal_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .tera
+            .get_template_names()
+            .filter_map(|t| t.strip_prefix("modals/")?.strip_suffix(".html"))
+            .filter(|n| !n.contains('/'))
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        names
     }
 
     /// Renders a template.

@@ -122,6 +122,36 @@ async fn a_broken_override_template_is_reported_when_building() {
 }
 
 #[actix_web::test]
+async fn a_modal_of_the_hosts_own_in_the_override_directory_may_take_an_appearance() {
+    let dir = std::env::temp_dir().join(format!("modal2fa-own-modal-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("modals")).unwrap();
+    std::fs::write(dir.join("modals/company_terms.html"), "<div>Terms</div>").unwrap();
+    let appearance = HashMap::from([("company_terms".to_owned(), ModalAppearance::default())]);
+    let settings = |dir: Option<std::path::PathBuf>| WebSettings {
+        template_dir: dir,
+        appearance: appearance.clone(),
+        ..WebSettings::default()
+    };
+    let auth = || {
+        Modal2fa::new(
+            MemoryPorts::new().ports,
+            Arc::new(DefaultPolicy),
+            Settings::default(),
+            &ServerSecret::new(vec![6; 32]).unwrap(),
+        )
+    };
+    let with_dir = Modal2faWeb::builder(auth())
+        .settings(settings(Some(dir.clone())))
+        .build();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(with_dir.is_ok(), "{:?}", with_dir.err());
+    let without = Modal2faWeb::builder(auth())
+        .settings(settings(None))
+        .build();
+    assert!(without.is_err(), "no such modal without the directory");
+}
+
+#[actix_web::test]
 async fn a_named_route_can_be_replaced_by_the_host() {
     let r = get(web_with(WebSettings::default(), true), "/auth/login/").await;
     assert_eq!((r.status, r.body.as_str()), (200, "my own login"));

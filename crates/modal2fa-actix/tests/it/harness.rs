@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
-use actix_web::{HttpResponse, test};
+use actix_web::{App, HttpResponse, test};
 use modal2fa_actix::testing::{TestClient, TestResponse};
 use modal2fa_actix::{
-    ManageUsers, Permitted, RequireMethods, SecondFactorUser, SignedInUser, TwoFactorOnly,
+    ManageUsers, Modal2faWeb, Permitted, RequireMethods, SecondFactorUser, SignedInUser,
+    TwoFactorOnly,
 };
 use modal2fa_core::client_ip::ClientIpConfig;
 use modal2fa_core::lockout::LockoutKey;
@@ -152,6 +153,26 @@ macro_rules! browser {
     }};
 }
 pub(crate) use browser;
+
+/// A test client for an app with nothing but the session middleware and the modals.
+pub async fn modal_client(
+    web: &Modal2faWeb,
+) -> TestClient<
+    impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+> {
+    let w = web.clone();
+    let app = test::init_service(
+        App::new()
+            .wrap(web.session_middleware())
+            .configure(move |c| w.configure(c)),
+    )
+    .await;
+    TestClient::new(app, web)
+}
 
 /// The test client, with the memory ports behind the app.
 pub struct Browser<S> {

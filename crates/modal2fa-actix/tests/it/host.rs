@@ -1,13 +1,14 @@
 //! modal2fa as a host uses it: the host's own layout with the CSRF token, the user menu
-//! and the asset tags from the web layer, an inline script of its own, and security
-//! headers scoped to the mount point.
+//! and the asset tags from the web layer, an inline script of its own, security headers
+//! scoped to the mount point, and the appearance keys checked at build.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::{App, HttpRequest, HttpResponse, test, web};
 use modal2fa_actix::actix_session::Session;
 use modal2fa_actix::testing::{TestClient, TestResponse};
-use modal2fa_actix::{Modal2faWeb, SecondFactorUser, WebSettings};
+use modal2fa_actix::{BuildError, Modal2faWeb, ModalAppearance, SecondFactorUser, WebSettings};
 use modal2fa_core::DefaultPolicy;
 use modal2fa_test_support::MemoryPorts;
 
@@ -193,5 +194,41 @@ async fn the_asset_helpers_give_mounted_urls_and_the_tags_of_the_built_in_pages_
         r.status == 200 && r.body.contains("modal2fa"),
         "{}",
         r.status
+    );
+}
+
+/// The web layer with an appearance for the modal `key`.
+async fn with_appearance(key: &str) -> Result<Modal2faWeb, BuildError> {
+    let auth = services(MemoryPorts::new().ports, Arc::new(DefaultPolicy), 0).await;
+    Modal2faWeb::builder(auth)
+        .settings(WebSettings {
+            appearance: HashMap::from([(key.to_owned(), ModalAppearance::default())]),
+            ..WebSettings::default()
+        })
+        .build()
+}
+
+#[actix_web::test]
+async fn an_appearance_key_that_names_no_modal_is_refused_at_build_naming_the_valid_ones() {
+    let Err(e @ BuildError::UnknownAppearance { .. }) = with_appearance("auth:login").await else {
+        panic!("an unknown appearance key was accepted");
+    };
+    let text = e.to_string();
+    assert!(text.contains("\"auth:login\""), "{text}");
+    for name in [
+        "login",
+        "auth_2fa",
+        "totp_setup",
+        "confirm_remember",
+        "user_devices",
+        "remove_2fa",
+        "change_password",
+        "unavailable",
+    ] {
+        assert!(text.contains(name), "{name} is not named in: {text}");
+    }
+    assert!(
+        with_appearance("login").await.is_ok(),
+        "a modal's name is accepted"
     );
 }

@@ -2,13 +2,14 @@
 //! page otherwise), also when the session itself cannot be read; when the store comes
 //! back, service resumes with sessions and counters intact. And HEAD on every GET route.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::http::Method;
 use actix_web::{App, test};
 use async_trait::async_trait;
-use modal2fa_actix::{Modal2faWeb, WebSettings};
+use modal2fa_actix::{Modal2faWeb, ModalAppearance, WebSettings};
 use modal2fa_core::lockout::{LockoutEntry, LockoutKey, LockoutRule};
 use modal2fa_core::model::{Page, SessionRecord, UserId};
 use modal2fa_core::password::PasswordHashing;
@@ -139,7 +140,10 @@ impl SessionStore for Outage<dyn SessionStore> {
     }
 }
 
-async fn web(down: Arc<AtomicBool>) -> (Modal2faWeb, MemoryPorts) {
+async fn web(
+    down: Arc<AtomicBool>,
+    appearance: HashMap<String, ModalAppearance>,
+) -> (Modal2faWeb, MemoryPorts) {
     let mem = MemoryPorts::new();
     let mut ports = mem.ports.clone();
     ports.lockout = Arc::new(Outage {
@@ -174,6 +178,7 @@ async fn web(down: Arc<AtomicBool>) -> (Modal2faWeb, MemoryPorts) {
     let web = Modal2faWeb::builder(auth)
         .settings(WebSettings {
             secure_cookies: false,
+            appearance,
             ..WebSettings::default()
         })
         .build()
@@ -190,7 +195,7 @@ fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
 async fn an_unreachable_store_answers_503_with_retry_after_and_service_resumes_with_sessions_intact()
  {
     let down = Arc::new(AtomicBool::new(false));
-    let (web, mem) = web(down.clone()).await;
+    let (web, mem) = web(down.clone(), HashMap::new()).await;
     let w = web.clone();
     let app = test::init_service(
         App::new()
@@ -311,7 +316,7 @@ async fn an_unreachable_store_answers_503_with_retry_after_and_service_resumes_w
 
 #[actix_web::test]
 async fn every_get_route_answers_head() {
-    let (web, _) = web(Arc::new(AtomicBool::new(false))).await;
+    let (web, _) = web(Arc::new(AtomicBool::new(false)), HashMap::new()).await;
     let w = web.clone();
     let app = test::init_service(
         App::new()
@@ -344,5 +349,27 @@ async fn every_get_route_answers_head() {
             "HEAD {path}: {}",
             resp.status()
         );
+    }
+}
+
+#[actix_web::test]
+async fn the_unavailable_modal_takes_its_configured_appearance() {
+    let down = Arc::new(AtomicBool::new(true));
+    let look = ModalAppearance {
+        size: Some("sm".into()),
+        title: Some("Back in a moment".into()),
+        classes: Some("outage-notice".into()),
+    };
+    let (web, _) = web(down, HashMap::from([("unavailable".to_owned(), look)])).await;
+    let mut client = crate::harness::modal_client(&web).await;
+    client.set_htmx(true);
+    let r = client.sign_in("alice", "wrong").await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    for part in [
+        "Back in a moment",
+        "outage-notice",
+        "data-modal2fa-size=\"sm\"",
+    ] {
+        assert!(r.body.contains(part), "{part}: {}", r.body);
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use actix_web::{App, test};
+use actix_web::test;
 use modal2fa_actix::{Modal2faWeb, TokioHashPool, WebSettings};
 use modal2fa_core::machine::{LoginState, Outcome};
 use modal2fa_core::model::{AuthMethod, RequestContext, Username};
@@ -65,16 +65,11 @@ async fn a_sign_in_beyond_the_hash_pool_answers_503_with_retry_after_and_counts_
         })
         .build()
         .unwrap();
-    let w = web.clone();
-    let app = test::init_service(
-        App::new()
-            .wrap(web.session_middleware())
-            .configure(move |c| w.configure(c)),
-    )
-    .await;
+    let client = crate::harness::modal_client(&web).await;
+    let app = client.app();
     let peer = "203.0.113.9:4000".parse().unwrap();
     let page = test::call_service(
-        &app,
+        app,
         test::TestRequest::get()
             .uri("/auth/login/")
             .peer_addr(peer)
@@ -118,7 +113,7 @@ async fn a_sign_in_beyond_the_hash_pool_answers_503_with_retry_after_and_counts_
     while pool.in_flight() == 0 {
         tokio::task::yield_now().await;
     }
-    let refused = test::call_service(&app, login()).await;
+    let refused = test::call_service(app, login()).await;
     assert_eq!(refused.status(), 503);
     assert_eq!(refused.headers().get("Retry-After").unwrap(), "5");
     let body = String::from_utf8(test::read_body(refused).await.to_vec()).unwrap();
@@ -132,7 +127,7 @@ async fn a_sign_in_beyond_the_hash_pool_answers_503_with_retry_after_and_counts_
 
     release.send(()).unwrap();
     assert!(busy.await.unwrap().unwrap());
-    let signed_in = test::call_service(&app, login()).await;
+    let signed_in = test::call_service(app, login()).await;
     assert_eq!(signed_in.status(), 200);
     assert!(
         signed_in

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::http::Method;
-use actix_web::{App, test};
+use actix_web::test;
 use async_trait::async_trait;
 use modal2fa_actix::{Modal2faWeb, ModalAppearance, WebSettings};
 use modal2fa_core::lockout::{LockoutEntry, LockoutKey, LockoutRule};
@@ -196,16 +196,11 @@ async fn an_unreachable_store_answers_503_with_retry_after_and_service_resumes_w
  {
     let down = Arc::new(AtomicBool::new(false));
     let (web, mem) = web(down.clone(), HashMap::new()).await;
-    let w = web.clone();
-    let app = test::init_service(
-        App::new()
-            .wrap(web.session_middleware())
-            .configure(move |c| w.configure(c)),
-    )
-    .await;
+    let client = crate::harness::modal_client(&web).await;
+    let app = client.app();
     let peer = "203.0.113.9:4000".parse().unwrap();
     let page = test::call_service(
-        &app,
+        app,
         test::TestRequest::get()
             .uri("/auth/login/")
             .peer_addr(peer)
@@ -246,8 +241,8 @@ async fn an_unreachable_store_answers_503_with_retry_after_and_service_resumes_w
         req.insert_header(("Cookie", cookies)).to_request()
     };
     // A failure counted and a session signed in before the outage.
-    test::call_service(&app, login("wrong", None, true)).await;
-    let signed_in = test::call_service(&app, login("correct horse battery", None, true)).await;
+    test::call_service(app, login("wrong", None, true)).await;
+    let signed_in = test::call_service(app, login("correct horse battery", None, true)).await;
     let cookie = signed_in
         .response()
         .cookies()
@@ -256,7 +251,7 @@ async fn an_unreachable_store_answers_503_with_retry_after_and_service_resumes_w
         .expect("a session cookie");
 
     down.store(true, Ordering::SeqCst);
-    let during = test::call_service(&app, login("wrong", None, true)).await;
+    let during = test::call_service(app, login("wrong", None, true)).await;
     assert_eq!(during.status(), 503);
     assert_eq!(during.headers().get("Retry-After").unwrap(), "5");
     let body = String::from_utf8(test::read_body(during).await.to_vec()).unwrap();
@@ -264,7 +259,7 @@ async fn an_unreachable_store_answers_503_with_retry_after_and_service_resumes_w
         body.contains("temporarily unavailable") && !body.contains("<html"),
         "{body}"
     );
-    let page = test::call_service(&app, login("wrong", None, false)).await;
+    let page = test::call_service(app, login("wrong", None, false)).await;
     assert_eq!(page.status(), 503);
     let body = String::from_utf8(test::read_body(page).await.to_vec()).unwrap();
     assert!(
@@ -274,7 +269,7 @@ async fn an_unreachable_store_answers_503_with_retry_after_and_service_resumes_w
     // The session middleware fails before any handler: actix answers with the error's
     // response, as a server would.
     let with_session = test::try_call_service(
-        &app,
+        app,
         test::TestRequest::get()
             .uri("/auth/menu/")
             .peer_addr(peer)
@@ -290,7 +285,7 @@ async fn an_unreachable_store_answers_503_with_retry_after_and_service_resumes_w
 
     down.store(false, Ordering::SeqCst);
     let menu = test::call_and_read_body(
-        &app,
+        app,
         test::TestRequest::get()
             .uri("/auth/menu/")
             .peer_addr(peer)
@@ -317,13 +312,8 @@ async fn an_unreachable_store_answers_503_with_retry_after_and_service_resumes_w
 #[actix_web::test]
 async fn every_get_route_answers_head() {
     let (web, _) = web(Arc::new(AtomicBool::new(false)), HashMap::new()).await;
-    let w = web.clone();
-    let app = test::init_service(
-        App::new()
-            .wrap(web.session_middleware())
-            .configure(move |c| w.configure(c)),
-    )
-    .await;
+    let client = crate::harness::modal_client(&web).await;
+    let app = client.app();
     for path in [
         "/auth/login/",
         "/auth/2fa/",
@@ -336,7 +326,7 @@ async fn every_get_route_answers_head() {
         "/auth/static/modal2fa.js",
     ] {
         let resp = test::call_service(
-            &app,
+            app,
             test::TestRequest::default()
                 .method(Method::HEAD)
                 .uri(path)

@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
-compile_error!("modal2fa-sea-orm needs at least one backend feature: `sqlite`, `postgres` or `mysql`");
+compile_error!(
+    "modal2fa-sea-orm needs at least one backend feature: `sqlite`, `postgres` or `mysql`"
+);
 
 pub mod entities;
 mod stores;

@@ -8,7 +8,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use data_encoding::{BASE64, HEXLOWER};
 use modal2fa_actix::{Modal2faWeb, SecondFactorUser, TokioDelay, TokioHashPool, WebSettings};
 use modal2fa_core::ports::SecretGenerator;
-use modal2fa_core::system::{OsRandom, SystemClock};
+use modal2fa_core::system::OsRandom;
 use modal2fa_core::{DefaultPolicy, Modal2fa, Ports, ServerSecret};
 use modal2fa_sea_orm::SeaOrmStore;
 
@@ -95,22 +95,14 @@ pub fn services_with_floor(
     store: SeaOrmStore,
     floor: std::time::Duration,
 ) -> Result<Modal2fa, String> {
-    let store = Arc::new(store);
-    let ports = Ports {
-        users: store.clone(),
-        factors: store.clone(),
-        trusted_devices: store.clone(),
-        lockout: store.clone(),
-        sessions: store.clone(),
-        notifier: Arc::new(ConsoleNotifier),
-        audit: store,
-        clock: Arc::new(SystemClock),
-        random: Arc::new(OsRandom),
+    let ports = Ports::builder(Arc::new(store))
+        .notifier(Arc::new(ConsoleNotifier))
         // Hashing off the request threads: one worker per core, a bounded queue, 503 beyond.
-        hash_pool: Arc::new(TokioHashPool::for_this_machine()),
+        .hash_pool(Arc::new(TokioHashPool::for_this_machine()))
         // A failed sign-in's answer waits for its floor on a tokio timer.
-        delay: Arc::new(TokioDelay),
-    };
+        .delay(Arc::new(TokioDelay))
+        .build()
+        .map_err(|e| e.to_string())?;
     let settings = modal2fa_core::Settings {
         password_answer_floor: floor,
         ..config.core_settings()

@@ -22,6 +22,7 @@ pub mod session;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod totp;
+mod wiring;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -57,6 +58,7 @@ pub use modal2fa_core;
 pub use render::{BuildError, Command, ModalAppearance, RenderError};
 pub use respond::Back;
 pub use session::PortSessionStore;
+pub use wiring::ports;
 
 /// Every route, by stable name (`auth:<name>`), with its path below the mount point.
 pub const ROUTES: &[(&str, &str)] = &[

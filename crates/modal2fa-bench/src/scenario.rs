@@ -22,6 +22,15 @@ use crate::server::Server;
 
 /// Closed-loop clients per scenario.
 pub const CLIENTS: usize = 4;
+/// Closed-loop clients of the failed-login scenario. A failed sign-in's answer is held
+/// back to the answer floor (about a quarter of a second with a Django PBKDF2 class in
+/// the deployment; docs/SECURITY.md, "Timing"), so [`CLIENTS`] would send 16 failures a
+/// second: the figure would be the cost of waking an idle server for each request, not
+/// the work of a failure. With this many the server answers over a hundred a second; the
+/// wait itself costs no CPU. No more than the hash pool holds on two cores (2 workers and
+/// 32 queued): the clients' requests arrive together, and a burst beyond the pool's
+/// capacity is refused with 503 by design.
+pub const FLOORED_CLIENTS: usize = 32;
 /// Closed-loop Argon2id sign-in clients that keep the server's hash pool saturated (more
 /// than its workers, fewer than its workers plus queue: every core hashes, none is refused).
 pub const SATURATING_CLIENTS: usize = 8;
@@ -73,18 +82,8 @@ impl Outcome {
 /// (false when its input pool is exhausted).
 pub type OpFuture = std::pin::Pin<Box<dyn std::future::Future<Output = (Client, bool)> + Send>>;
 
-/// Runs `op(client, iteration)` in `CLIENTS` closed loops for at most `duration`; an op returns
-/// false when its input pool is exhausted.
-async fn run_for(
-    server: &Server,
-    ticks: f64,
-    duration: Duration,
-    op: impl Fn(usize, usize, Client) -> OpFuture + Send + Sync + 'static,
-) -> Outcome {
-    run_clients_for(server, ticks, CLIENTS, duration, op).await
-}
-
-/// [`run_for`] with `clients` closed loops.
+/// Runs `op(client, iteration)` in `clients` closed loops for at most `duration`; an op
+/// returns false when its input pool is exhausted.
 async fn run_clients_for(
     server: &Server,
     ticks: f64,
@@ -157,6 +156,18 @@ pub async fn in_rounds(
     server: &Server,
     ticks: f64,
     hashing: PasswordHashing,
+    rounds: (usize, Duration),
+    op: impl Fn(usize, usize, Client) -> OpFuture + Send + Sync + 'static,
+) -> Rounds {
+    in_rounds_with(server, ticks, hashing, CLIENTS, rounds, op).await
+}
+
+/// [`in_rounds`] with `clients` closed loops.
+pub async fn in_rounds_with(
+    server: &Server,
+    ticks: f64,
+    hashing: PasswordHashing,
+    clients: usize,
     (rounds, round): (usize, Duration),
     op: impl Fn(usize, usize, Client) -> OpFuture + Send + Sync + 'static,
 ) -> Rounds {
@@ -172,7 +183,7 @@ pub async fn in_rounds(
         let op = op.clone();
         let (o, hash_s) = bracketed(
             hashing,
-            run_for(server, ticks, round, move |a, b, c| op(a, b, c)),
+            run_clients_for(server, ticks, clients, round, move |a, b, c| op(a, b, c)),
         )
         .await;
         if o.ops == 0 {
@@ -330,10 +341,11 @@ pub async fn password_and_totp(
 /// A failed login POST, a new unknown username each time (the CSRF token fetched once per
 /// client and kept beside the jar).
 pub async fn failed_login(server: &Server, ticks: f64) -> Rounds {
-    in_rounds(
+    in_rounds_with(
         server,
         ticks,
         PBKDF2_1000,
+        FLOORED_CLIENTS,
         (ROUNDS, ROUND),
         |client, i, mut c| {
             Box::pin(async move {

@@ -35,6 +35,14 @@ pub struct PoolOptions {
     /// How long a statement waits for a free (or new) connection before the store answers
     /// [`PortError::Unavailable`]: what bounds a request's wait while the database is down.
     pub acquire_timeout: Duration,
+    /// A pooled connection idle at least this long is pinged before it is handed out, so a
+    /// connection a server, proxy or firewall dropped meanwhile is replaced before a
+    /// statement fails on it. A connection in use more recently goes straight to its
+    /// statement: pinging every checkout (sqlx's default) is one more round trip per
+    /// statement — on SQLite one more hop to the connection's worker thread, as costly as
+    /// the statement. A connection that died while hot (a database restart) fails its next
+    /// statement, which answers [`PortError::Unavailable`]; the pool then replaces it.
+    pub ping_after_idle: Duration,
 }
 
 impl Default for PoolOptions {
@@ -42,6 +50,7 @@ impl Default for PoolOptions {
         Self {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(3),
+            ping_after_idle: Duration::from_secs(5),
         }
     }
 }
@@ -91,6 +100,7 @@ impl SeaOrmStore {
             // (SeaORM hands a connect timeout to sqlx as the acquire timeout, so opening a
             // connection is bounded by the acquiring statement's deadline.)
             .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire_if_idle_for(options.ping_after_idle)
             .sqlx_logging(false);
         let is_sqlite_file = url.starts_with("sqlite:") && !url.contains(":memory:");
         #[cfg(feature = "sqlite")]

@@ -526,6 +526,7 @@ impl Config {
         PoolOptions {
             max_connections: self.database_max_connections.get(),
             acquire_timeout: seconds(self.database_acquire_timeout_seconds.get()),
+            ..PoolOptions::default()
         }
     }
 

@@ -158,6 +158,7 @@ async fn through_a_forwarder(backend: Backend) -> (TestDb, Forwarder, SeaOrmStor
     let options = PoolOptions {
         max_connections: 4,
         acquire_timeout: POOL_TIMEOUT,
+        ..PoolOptions::default()
     };
     let store = SeaOrmStore::connect_with(&forwarder.url_for(&db.url), options)
         .await

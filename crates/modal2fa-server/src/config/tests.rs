@@ -219,6 +219,7 @@ fn the_database_timeouts_are_bounded_seconds_that_make_the_pools_options() {
         PoolOptions {
             max_connections: 4,
             acquire_timeout: seconds(60),
+            ..PoolOptions::default()
         }
     );
     for (key, var, value) in [

@@ -82,3 +82,19 @@ async fn one_store_and_the_default_clock_random_and_notifier_sign_a_user_in() {
         .unwrap();
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn a_hot_pooled_connection_goes_to_its_statement_without_a_ping_first() {
+    // sqlx pings at every checkout by default: one more hop to SQLite's worker thread (or
+    // one more round trip to a server) per statement. The store pings only connections
+    // idle for `PoolOptions::ping_after_idle`.
+    let db = TestDb::create(Backend::Sqlite).await;
+    let store = db.store().await;
+    let pool = store.connection().get_sqlite_connection_pool();
+    assert!(!pool.options().get_test_before_acquire());
+    assert_eq!(
+        modal2fa_sea_orm::PoolOptions::default().ping_after_idle,
+        std::time::Duration::from_secs(5)
+    );
+    db.drop_db().await;
+}

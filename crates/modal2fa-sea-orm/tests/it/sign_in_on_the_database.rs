@@ -16,23 +16,22 @@ use time::Duration;
 
 #[tokio::test]
 async fn a_user_signs_in_with_password_totp_and_a_trusted_device_on_the_database() {
+    // Statements per step, per backend: the same store code must cost the same round
+    // trips on every database (docs/PERFORMANCE.md, "Statements per sign-in").
+    let mut statements = Vec::new();
     for backend in backends() {
         let db = TestDb::create(backend).await;
         let store = Arc::new(db.store().await);
         let clock = Arc::new(FixedClock::default_start());
-        let ports = Ports {
-            users: store.clone(),
-            factors: store.clone(),
-            trusted_devices: store.clone(),
-            lockout: store.clone(),
-            sessions: store.clone(),
-            notifier: Arc::new(MemoryNotifier::default()),
-            audit: store.clone(),
-            clock: clock.clone(),
-            random: Arc::new(SequenceRandom::new(9)),
-            hash_pool: Arc::new(modal2fa_test_support::InlineHashPool::default()),
-            delay: Arc::new(modal2fa_test_support::RecordingDelay::new()),
-        };
+        let ports = Ports::builder(store.clone())
+            .notifier(Arc::new(MemoryNotifier::default()))
+            .clock(clock.clone())
+            .random(Arc::new(SequenceRandom::new(9)))
+            .hash_pool(Arc::new(modal2fa_test_support::InlineHashPool::default()))
+            .delay(Arc::new(modal2fa_test_support::RecordingDelay::new()))
+            .build()
+            .unwrap();
+        let mut steps = Vec::new();
         let settings = Settings {
             password_hashing: PasswordHashing::FOR_TESTS,
             ..Settings::default()
@@ -82,17 +81,24 @@ async fn a_user_signs_in_with_password_totp_and_a_trusted_device_on_the_database
             .await
             .unwrap();
         clock.advance(Duration::seconds(30));
+        let before = store.statements_run();
         let r = login(None, "correct horse battery").await;
         assert_eq!(
             r.outcome,
             Outcome::SecondFactorRequired { setup: false },
             "{backend:?}"
         );
+        steps.push((
+            "password, second factor due",
+            store.statements_run() - before,
+        ));
+        let before = store.statements_run();
         let r = auth
             .login
             .submit_totp(&r.state, &code(), &ctx)
             .await
             .unwrap();
+        steps.push(("TOTP code", store.statements_run() - before));
         assert_eq!(
             r.outcome,
             Outcome::SignedIn {
@@ -111,7 +117,9 @@ async fn a_user_signs_in_with_password_totp_and_a_trusted_device_on_the_database
             .await
             .unwrap()
             .cookie;
+        let before = store.statements_run();
         let r = login(Some(cookie), "correct horse battery").await;
+        steps.push(("trusted device", store.statements_run() - before));
         assert_eq!(
             r.outcome,
             Outcome::SignedIn {
@@ -120,7 +128,10 @@ async fn a_user_signs_in_with_password_totp_and_a_trusted_device_on_the_database
             "{backend:?}"
         );
         assert!(matches!(r.trusted_device_cookie, CookieUpdate::Set(_)));
-        for _ in 0..10 {
+        let before = store.statements_run();
+        login(None, "wrong password").await;
+        steps.push(("failed", store.statements_run() - before));
+        for _ in 1..10 {
             login(None, "wrong password").await;
         }
         // Locked for a new address, even with the right password...
@@ -148,6 +159,15 @@ async fn a_user_signs_in_with_password_totp_and_a_trusted_device_on_the_database
             "{backend:?}: {:?}",
             known.outcome
         );
+        eprintln!("{backend:?}: {steps:?}");
+        statements.push((backend, steps));
         db.drop_db().await;
+    }
+    for (backend, steps) in &statements[1..] {
+        assert_eq!(
+            steps, &statements[0].1,
+            "{backend:?} runs other statements than {:?}",
+            statements[0].0
+        );
     }
 }

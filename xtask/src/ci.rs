@@ -1,7 +1,8 @@
 //! `cargo xtask ci`: the checks of `.ci/run`, without provisioning any service.
 //!
 //! The model: CI is a fixed sequence of named steps, run in order — the format check, the
-//! tidy rules, the backend features, clippy with warnings denied, the workspace's tests and the browser suite.
+//! tidy rules, the backend features, clippy with warnings denied, the workspace's tests,
+//! packaging of the publishable crates and the browser suite.
 //! Each step is announced before it runs; the first that fails stops the sequence, and the
 //! error names it. `.ci/run` additionally installs and starts PostgreSQL, MariaDB and
 //! Chromium and sets the database URLs; here the database tests on those backends skip
@@ -31,6 +32,15 @@ impl<'a> Step<'a> {
         }
     }
 }
+
+/// The workspace members that are never published (`publish = false`): packaging skips them.
+pub const INTERNAL: [&str; 5] = [
+    "modal2fa-server",
+    "modal2fa-bench",
+    "xtask",
+    "axum-minimal",
+    "actix-host",
+];
 
 /// The steps of `.ci/run`, in its order.
 pub fn steps() -> Vec<Step<'static>> {
@@ -62,6 +72,17 @@ pub fn steps() -> Vec<Step<'static>> {
         Step::new("test (cargo test --workspace)", || {
             cargo(&["test", "--workspace"])
         }),
+        Step::new(
+            "packaging (cargo package --workspace --exclude modal2fa-server --exclude modal2fa-bench --exclude xtask --exclude axum-minimal --exclude actix-host --allow-dirty)",
+            || {
+                let mut args = vec!["package", "--workspace"];
+                for internal in INTERNAL {
+                    args.extend(["--exclude", internal]);
+                }
+                args.push("--allow-dirty");
+                cargo(&args)
+            },
+        ),
         Step::new("browser end-to-end (cargo xtask e2e)", crate::e2e::run),
     ]
 }
@@ -157,6 +178,38 @@ mod tests {
             Err("step `lint` failed: cargo clippy exited with exit status: 101".to_owned())
         );
         assert_eq!(ran.into_inner(), ["format", "lint"]);
+    }
+
+    #[test]
+    fn packaging_excludes_exactly_the_members_that_are_never_published() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let mut manifests = vec![
+            root.join("xtask/Cargo.toml"),
+            root.join("migrations/Cargo.toml"),
+        ];
+        manifests.push(root.join("web-assets/Cargo.toml"));
+        for dir in ["crates", "examples"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                manifests.push(entry.unwrap().path().join("Cargo.toml"));
+            }
+        }
+        let mut unpublished = Vec::new();
+        for manifest in manifests {
+            let text = std::fs::read_to_string(&manifest).unwrap();
+            let name = text
+                .lines()
+                .find_map(|l| l.strip_prefix("name = "))
+                .unwrap()
+                .trim_matches('"')
+                .to_owned();
+            if text.lines().any(|l| l.trim() == "publish = false") {
+                unpublished.push(name);
+            }
+        }
+        unpublished.sort();
+        let mut internal = INTERNAL.map(str::to_owned).to_vec();
+        internal.sort();
+        assert_eq!(unpublished, internal);
     }
 
     #[test]

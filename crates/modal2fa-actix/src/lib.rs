@@ -15,6 +15,7 @@ mod layer;
 mod login;
 mod menu;
 mod qr;
+mod recovery;
 mod render;
 mod respond;
 mod second_factor;
@@ -70,6 +71,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("auth:user_devices", "/devices/"),
     ("auth:remove_device", "/devices/{id}/remove/"),
     ("auth:remove_2fa", "/remove-2fa/"),
+    ("auth:recovery_codes", "/recovery-codes/"),
     ("auth:change_password", "/change-password/"),
     ("auth:logout", "/logout/"),
     ("auth:user_menu", "/menu/"),
@@ -407,6 +409,7 @@ fn routes(name: &str) -> Vec<Route> {
             get().to(account::remove_2fa_get),
             post().to(account::remove_2fa_post),
         ],
+        "auth:recovery_codes" => vec![get().to(recovery::get), post().to(recovery::post)],
         "auth:change_password" => vec![
             get().to(account::password_get),
             post().to(account::password_post),

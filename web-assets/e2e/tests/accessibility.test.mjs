@@ -116,6 +116,17 @@ test(
       await modal.getByRole('button', { name: 'Trust this device', exact: true }).click();
       await expectSignedIn(page, NAME);
 
+      // Recovery codes: the count, then a new set.
+      await chooseFromMenu(page, 'Recovery codes');
+      modal = await waitForModal(page, '#modal2fa-recovery-left');
+      await check('recovery codes');
+      await modal.getByRole('button', { name: 'Generate new codes', exact: true }).click();
+      await modal.locator('#modal2fa-recovery-codes li').first().waitFor({ state: 'visible' });
+      await check('recovery codes, a new set');
+      await modal.getByRole('button', { name: 'I have saved them', exact: true }).click();
+      await page.waitForFunction(() => document.querySelectorAll('.modal').length === 0);
+      await expectSignedIn(page, NAME);
+
       // The device list with a device in it, the remove-2FA modal.
       await chooseFromMenu(page, 'Passkeys & trusted devices');
       modal = await waitForModal(page, 'h2');

@@ -99,7 +99,7 @@ test(
       await page.locator('.modal2fa-menu .dropdown-menu').getByText('Change 2FA', { exact: true }).waitFor({ state: 'attached' });
       await expectSignedIn(page, NAME);
       const entries = (await page.locator('.modal2fa-menu .dropdown-menu .dropdown-item').allTextContents()).map((x) => x.trim());
-      assert.deepEqual(entries, ['Change 2FA', 'Remove 2FA', 'Passkeys & trusted devices', 'Change password', 'Sign out']);
+      assert.deepEqual(entries, ['Change 2FA', 'Remove 2FA', 'Recovery codes', 'Passkeys & trusted devices', 'Change password', 'Sign out']);
 
       // Sign out from the menu.
       await chooseFromMenu(page, 'Sign out');
@@ -135,6 +135,19 @@ test(
       await page.getByText('Protected page').first().waitFor({ state: 'visible' });
       await screenshot(page, 'protected');
       await page.goto('/');
+      await expectSignedIn(page, NAME);
+
+      // Recovery codes: none yet; a new set is shown once, ten of them, with a download.
+      await chooseFromMenu(page, 'Recovery codes');
+      modal = await waitForModal(page, '#modal2fa-recovery-left');
+      assert.equal((await modal.locator('#modal2fa-recovery-left').innerText()).trim(), 'You have no unused codes.');
+      await modal.getByRole('button', { name: 'Generate new codes', exact: true }).click();
+      await modal.locator('#modal2fa-recovery-codes li').first().waitFor({ state: 'visible' });
+      assert.equal(await modal.locator('#modal2fa-recovery-codes li').count(), 10);
+      assert.equal(await modal.getByRole('link', { name: 'Download as text', exact: true }).getAttribute('download'), 'recovery-codes.txt');
+      await screenshot(page, 'recovery-codes');
+      await modal.getByRole('button', { name: 'I have saved them', exact: true }).click();
+      await page.waitForFunction(() => document.querySelectorAll('.modal').length === 0);
       await expectSignedIn(page, NAME);
 
       // The trusted device is listed.

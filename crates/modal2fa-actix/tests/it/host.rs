@@ -222,6 +222,7 @@ async fn an_appearance_key_that_names_no_modal_is_refused_at_build_naming_the_va
         "confirm_remember",
         "user_devices",
         "remove_2fa",
+        "recovery_codes",
         "change_password",
         "unavailable",
     ] {

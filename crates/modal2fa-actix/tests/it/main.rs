@@ -10,4 +10,5 @@ mod harness;
 mod hash_pool;
 mod host;
 mod outage;
+mod recovery;
 mod test_client;

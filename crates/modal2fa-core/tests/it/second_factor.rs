@@ -460,3 +460,93 @@ async fn recovery_codes_work_once_each_and_are_stored_hashed() {
         .unwrap();
     assert_eq!(again.outcome, Outcome::Refused(Refusal::InvalidCode));
 }
+
+#[tokio::test]
+async fn twenty_concurrent_submissions_of_one_recovery_code_sign_in_exactly_once() {
+    let w = world();
+    let (_, secret) = w.enrolled("alice").await;
+    let r = w.sign_in_2fa("alice", &secret).await;
+    let codes = w
+        .auth
+        .factors
+        .generate_recovery_codes(&r.state, &ctx())
+        .await
+        .unwrap();
+    let mut pending = Vec::new();
+    for _ in 0..20 {
+        let p = w
+            .password(&LoginState::Anonymous, "alice", PASSWORD, None)
+            .await;
+        pending.push(p.state);
+    }
+    let code = codes[3].expose().to_owned();
+    let tries = pending.into_iter().map(|state| {
+        let auth = w.auth.clone();
+        let code = code.clone();
+        tokio::spawn(async move {
+            auth.login
+                .submit_recovery_code(&state, &code, &ctx())
+                .await
+                .unwrap()
+                .outcome
+        })
+    });
+    let mut signed_in = 0;
+    for t in tries.collect::<Vec<_>>() {
+        if matches!(t.await.unwrap(), Outcome::SignedIn { .. }) {
+            signed_in += 1;
+        }
+    }
+    assert_eq!(signed_in, 1);
+    assert_eq!(w.notified(SecurityEventKind::RecoveryCodeUsed), 1);
+}
+
+#[tokio::test]
+async fn a_new_set_of_recovery_codes_voids_every_code_of_the_old_one() {
+    let w = world();
+    let (_, secret) = w.enrolled("alice").await;
+    let r = w.sign_in_2fa("alice", &secret).await;
+    let old = w
+        .auth
+        .factors
+        .generate_recovery_codes(&r.state, &ctx())
+        .await
+        .unwrap();
+    let new = w
+        .auth
+        .factors
+        .generate_recovery_codes(&r.state, &ctx())
+        .await
+        .unwrap();
+    assert_eq!(
+        w.auth.factors.recovery_codes_left(&r.state).await.unwrap(),
+        10
+    );
+    // Three of the old codes (the second factor's budget locks after five wrong ones).
+    for code in old.iter().filter(|c| !new.contains(c)).take(3) {
+        let p = w
+            .password(&LoginState::Anonymous, "alice", PASSWORD, None)
+            .await;
+        let tried = w
+            .auth
+            .login
+            .submit_recovery_code(&p.state, code.expose(), &ctx())
+            .await
+            .unwrap();
+        assert_eq!(tried.outcome, Outcome::Refused(Refusal::InvalidCode));
+    }
+    let p = w
+        .password(&LoginState::Anonymous, "alice", PASSWORD, None)
+        .await;
+    let fresh = w
+        .auth
+        .login
+        .submit_recovery_code(&p.state, new[0].expose(), &ctx())
+        .await
+        .unwrap();
+    assert!(
+        matches!(fresh.outcome, Outcome::SignedIn { .. }),
+        "{:?}",
+        fresh.outcome
+    );
+}

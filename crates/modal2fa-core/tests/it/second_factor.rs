@@ -419,14 +419,7 @@ async fn a_cookie_session_must_step_up_before_managing_factors() {
 #[tokio::test]
 async fn recovery_codes_work_once_each_and_are_stored_hashed() {
     let w = world();
-    let (_, secret) = w.enrolled("alice").await;
-    let r = w.sign_in_2fa("alice", &secret).await;
-    let codes = w
-        .auth
-        .factors
-        .generate_recovery_codes(&r.state, &ctx())
-        .await
-        .unwrap();
+    let (_, codes) = with_recovery_codes(&w).await;
     assert_eq!(codes.len(), 10);
     assert_eq!(codes[0].expose().len(), 29);
     let p = w
@@ -464,14 +457,7 @@ async fn recovery_codes_work_once_each_and_are_stored_hashed() {
 #[tokio::test]
 async fn twenty_concurrent_submissions_of_one_recovery_code_sign_in_exactly_once() {
     let w = world();
-    let (_, secret) = w.enrolled("alice").await;
-    let r = w.sign_in_2fa("alice", &secret).await;
-    let codes = w
-        .auth
-        .factors
-        .generate_recovery_codes(&r.state, &ctx())
-        .await
-        .unwrap();
+    let (_, codes) = with_recovery_codes(&w).await;
     let mut pending = Vec::new();
     for _ in 0..20 {
         let p = w
@@ -504,14 +490,7 @@ async fn twenty_concurrent_submissions_of_one_recovery_code_sign_in_exactly_once
 #[tokio::test]
 async fn a_new_set_of_recovery_codes_voids_every_code_of_the_old_one() {
     let w = world();
-    let (_, secret) = w.enrolled("alice").await;
-    let r = w.sign_in_2fa("alice", &secret).await;
-    let old = w
-        .auth
-        .factors
-        .generate_recovery_codes(&r.state, &ctx())
-        .await
-        .unwrap();
+    let (r, old) = with_recovery_codes(&w).await;
     let new = w
         .auth
         .factors
@@ -549,4 +528,22 @@ async fn a_new_set_of_recovery_codes_voids_every_code_of_the_old_one() {
         "{:?}",
         fresh.outcome
     );
+}
+
+/// alice, signed in with her app, and a set of recovery codes.
+async fn with_recovery_codes(
+    w: &crate::world::World,
+) -> (
+    modal2fa_core::services::LoginReport,
+    Vec<modal2fa_core::SecretString>,
+) {
+    let (_, secret) = w.enrolled("alice").await;
+    let r = w.sign_in_2fa("alice", &secret).await;
+    let codes = w
+        .auth
+        .factors
+        .generate_recovery_codes(&r.state, &ctx())
+        .await
+        .unwrap();
+    (r, codes)
 }

@@ -217,7 +217,15 @@ async fn fifty_concurrent_wrong_codes_on_one_pending_login_get_five_checks_and_a
             .unwrap()
             .expect("a counter");
         assert!(entry.locked_until.is_some(), "{backend:?}: locked");
-        assert_eq!(entry.failures, 50, "{backend:?}: every attempt counted");
+        // Every attempt that was not refused by a lock it read first was counted; how
+        // many read the lock first depends on timing (such an attempt is refused before
+        // it is counted, and checked by nobody). Exact counting under concurrency itself is
+        // `schema_and_concurrency::fifty_concurrent_failures_through_two_pools_count_exactly_fifty_and_lock_once`.
+        assert!(
+            (6..=50).contains(&entry.failures),
+            "{backend:?}: {} attempts counted",
+            entry.failures
+        );
         db.drop_db().await;
     }
 }

@@ -47,6 +47,8 @@ pub fn refusal(r: Refusal, now: OffsetDateTime) -> String {
         Refusal::Microsoft(m) => microsoft(m).into(),
         Refusal::Invalid(e) => field_error(e),
         Refusal::Link(l) => link(l).into(),
+        Refusal::PasskeyRejected => "Your passkey could not be verified. Please try again.".into(),
+        Refusal::CeremonyExpired => "The passkey prompt timed out. Please try again.".into(),
         _ => "That is not possible now.".into(),
     }
 }
@@ -121,6 +123,8 @@ fn forbidden(f: Forbidden) -> &'static str {
         }
         Forbidden::TrustedDevicesDisabled => "Trusted devices are turned off for your account.",
         Forbidden::TotpDisabled => "Authenticator apps are turned off for your account.",
+        Forbidden::PasskeysDisabled => "Passkeys are turned off for your account.",
+        Forbidden::PasskeysNotConfigured => "Passkeys are not available on this site.",
         Forbidden::ManageUsers | Forbidden::ManageSecurity => {
             "You do not have permission to do that."
         }

@@ -29,6 +29,10 @@ pub enum Forbidden {
     TrustedDevicesDisabled,
     /// The policy disables authenticator apps for this user.
     TotpDisabled,
+    /// The policy disables passkeys for this user.
+    PasskeysDisabled,
+    /// No WebAuthn relying party is configured: passkeys are off on this server.
+    PasskeysNotConfigured,
     /// The `can_manage_users` hook said no.
     ManageUsers,
     /// The `can_manage_security` hook said no.

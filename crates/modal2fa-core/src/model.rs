@@ -450,6 +450,9 @@ pub enum SecurityEventKind {
     TrustedDeviceCookieReused,
     /// A recovery code was used.
     RecoveryCodeUsed,
+    /// A passkey answered with a signature counter at or below the one stored: the
+    /// authenticator may have been cloned. The sign-in was refused.
+    PasskeyCounterRegressed,
 }
 
 /// Where a request came from, as the web layer saw it.

@@ -128,6 +128,8 @@ pub enum KeyPurpose {
     CookieSigning,
     /// Keyed hashing of recovery codes.
     RecoveryCode,
+    /// The WebAuthn user handle of each account (an opaque id that names no user).
+    WebAuthnUserHandle,
 }
 
 impl KeyPurpose {
@@ -138,6 +140,7 @@ impl KeyPurpose {
             Self::TotpEncryption => b"modal2fa/v1/totp-encryption",
             Self::CookieSigning => b"modal2fa/v1/cookie-signing",
             Self::RecoveryCode => b"modal2fa/v1/recovery-code",
+            Self::WebAuthnUserHandle => b"modal2fa/v1/webauthn-user-handle",
         }
     }
 }
@@ -150,6 +153,7 @@ pub struct Keys {
     totp_encryption: [u8; 32],
     cookie_signing: [u8; 32],
     recovery_code: [u8; 32],
+    webauthn_user_handle: [u8; 32],
 }
 
 impl fmt::Debug for Keys {
@@ -165,6 +169,7 @@ impl Drop for Keys {
         self.totp_encryption.zeroize();
         self.cookie_signing.zeroize();
         self.recovery_code.zeroize();
+        self.webauthn_user_handle.zeroize();
     }
 }
 
@@ -184,6 +189,7 @@ impl Keys {
             totp_encryption: derive(KeyPurpose::TotpEncryption),
             cookie_signing: derive(KeyPurpose::CookieSigning),
             recovery_code: derive(KeyPurpose::RecoveryCode),
+            webauthn_user_handle: derive(KeyPurpose::WebAuthnUserHandle),
         }
     }
 
@@ -195,6 +201,7 @@ impl Keys {
             KeyPurpose::TotpEncryption => &self.totp_encryption,
             KeyPurpose::CookieSigning => &self.cookie_signing,
             KeyPurpose::RecoveryCode => &self.recovery_code,
+            KeyPurpose::WebAuthnUserHandle => &self.webauthn_user_handle,
         }
     }
 
@@ -274,6 +281,7 @@ mod tests {
             KeyPurpose::TotpEncryption,
             KeyPurpose::CookieSigning,
             KeyPurpose::RecoveryCode,
+            KeyPurpose::WebAuthnUserHandle,
         ];
         for (i, p) in purposes.iter().enumerate() {
             assert_eq!(a.get(*p), b.get(*p));

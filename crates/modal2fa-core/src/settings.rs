@@ -62,6 +62,74 @@ pub struct Settings {
     pub recovery_code_count: usize,
     /// The Microsoft tenant id that sign-ins must come from, when Microsoft sign-in is on.
     pub microsoft_tenant_id: Option<String>,
+    /// The WebAuthn relying party: passkeys and security keys are off without one.
+    pub relying_party: Option<RelyingParty>,
+}
+
+/// The WebAuthn relying party: the site's registrable domain (the RP ID), the origin the
+/// browser shows, and the name authenticators show. Built only through
+/// [`RelyingParty::new`], which checks them, so the ceremonies can always be set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelyingParty {
+    id: String,
+    origin: String,
+    name: String,
+    ceremony_timeout: Duration,
+}
+
+/// Why a relying party was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelyingPartyError {
+    /// The origin is not an absolute `https://` (or `http://localhost`) URL.
+    #[error("the WebAuthn origin must be an https:// URL (or http://localhost in development)")]
+    Origin,
+    /// The RP ID is not the origin's host or a registrable suffix of it.
+    #[error("the WebAuthn RP ID must be the origin's host or a parent domain of it")]
+    Id,
+}
+
+impl RelyingParty {
+    /// A relying party `id` (for example `example.com`) for `origin` (for example
+    /// `https://login.example.com`; `http://localhost:8080` in development), shown to
+    /// users as `name`. A ceremony (the browser prompt) may take five minutes.
+    pub fn new(id: &str, origin: &str, name: &str) -> Result<Self, RelyingPartyError> {
+        let url =
+            webauthn_rs::prelude::Url::parse(origin).map_err(|_| RelyingPartyError::Origin)?;
+        let local = url.host_str() == Some("localhost");
+        if url.scheme() != "https" && !(url.scheme() == "http" && local) {
+            return Err(RelyingPartyError::Origin);
+        }
+        webauthn_rs::WebauthnBuilder::new(id, &url)
+            .and_then(|b| b.rp_name(name).build())
+            .map_err(|_| RelyingPartyError::Id)?;
+        Ok(Self {
+            id: id.to_owned(),
+            origin: origin.to_owned(),
+            name: name.to_owned(),
+            ceremony_timeout: Duration::minutes(5),
+        })
+    }
+
+    /// The RP ID.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The origin.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The name authenticators show.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How long a ceremony stays open (default five minutes).
+    pub fn ceremony_timeout(&self) -> Duration {
+        self.ceremony_timeout
+    }
 }
 
 impl Default for Settings {
@@ -80,6 +148,7 @@ impl Default for Settings {
             password_answer_floor: std::time::Duration::ZERO,
             recovery_code_count: 10,
             microsoft_tenant_id: None,
+            relying_party: None,
         }
     }
 }

@@ -66,6 +66,13 @@ pub enum Refusal {
     Invalid(ParseError),
     /// A reset or invitation link was refused.
     Link(LinkError),
+    /// The authenticator's answer to a passkey ceremony did not verify (wrong origin or
+    /// RP, another challenge, a credential not registered to this account, a cloned
+    /// authenticator, no user verification where it is required, …).
+    PasskeyRejected,
+    /// The passkey ceremony was not begun in this session, belongs to another account or
+    /// took longer than its timeout: start it again.
+    CeremonyExpired,
 }
 
 /// What to tell the user.

@@ -77,7 +77,7 @@ impl Context {
 
     /// The user whose factors a state may change: a pending set-up login, a signed-in
     /// session adding a first factor, or one allowed to manage factors.
-    async fn enrolling_user(&self, state: &LoginState) -> ServiceResult<User> {
+    pub(super) async fn enrolling_user(&self, state: &LoginState) -> ServiceResult<User> {
         if let LoginState::PendingSecondFactor(_) = state {
             return self.setup_user(state).await;
         }

@@ -37,6 +37,7 @@ mod factors;
 mod hints;
 mod login;
 mod maintenance;
+mod passkeys;
 mod report;
 mod sessions;
 mod trusted_devices;
@@ -53,6 +54,7 @@ pub use admin::{AdminService, UserSummary};
 pub use factors::{ENROLMENT_LIFETIME, FactorService, FactorSummary, TotpEnrolment};
 pub use login::{LoginService, PasswordLogin};
 pub use maintenance::{MaintenanceService, Purged, UNCONFIRMED_ENROLMENT_TTL};
+pub use passkeys::{Ceremony, MAX_CREDENTIAL_ID_LEN, MAX_NAME_LEN, PasskeyService};
 pub use report::{CookieUpdate, LoginReport};
 pub use sessions::{LoadedSession, SessionService, session_expiry};
 pub use trusted_devices::{TrustedBrowser, TrustedDeviceService};
@@ -115,6 +117,10 @@ pub(crate) struct Context {
     pub recent_clients: hints::RecentClients,
     /// The web layer's keys, derived from the same secret as the others.
     pub web_keys: WebKeys,
+    /// The WebAuthn ceremonies, when a relying party is configured.
+    pub ceremonies: Option<passkeys::Ceremonies>,
+    /// The key of the accounts' WebAuthn user handles.
+    pub user_handle_key: [u8; 32],
 }
 
 /// The services, wired to one set of ports, one policy and one server secret. Cheap to
@@ -135,6 +141,8 @@ pub struct Modal2fa {
     pub sessions: SessionService,
     /// Background housekeeping.
     pub maintenance: MaintenanceService,
+    /// Passkeys and security keys.
+    pub passkeys: PasskeyService,
 }
 
 impl Modal2fa {
@@ -152,6 +160,11 @@ impl Modal2fa {
             links: LinkSigner::new(&keys),
             recovery_key: *keys.get(KeyPurpose::RecoveryCode),
             web_keys: keys.web(),
+            ceremonies: settings
+                .relying_party
+                .as_ref()
+                .map(passkeys::Ceremonies::new),
+            user_handle_key: *keys.get(KeyPurpose::WebAuthnUserHandle),
             ports,
             policy,
             settings,
@@ -165,6 +178,7 @@ impl Modal2fa {
             account: AccountService(ctx.clone()),
             admin: AdminService(ctx.clone()),
             sessions: SessionService(ctx.clone()),
+            passkeys: PasskeyService(ctx.clone()),
             maintenance: MaintenanceService(ctx),
         }
     }

@@ -10,6 +10,7 @@ mod links;
 mod lockout;
 mod lockout_dos;
 mod microsoft;
+mod passkeys;
 mod password;
 mod second_factor;
 mod sessions;

@@ -14,6 +14,7 @@ mod host;
 mod layer;
 mod login;
 mod menu;
+mod passkeys;
 mod qr;
 mod recovery;
 mod render;
@@ -66,6 +67,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("auth:login", "/login/"),
     ("auth:auth_2fa", "/2fa/"),
     ("auth:auth_2fa_cancel", "/2fa/cancel/"),
+    ("auth:passkey_options", "/2fa/passkey/options/"),
+    ("auth:passkey", "/2fa/passkey/"),
+    (
+        "auth:passkey_register_options",
+        "/passkeys/register/options/",
+    ),
+    ("auth:passkey_register", "/passkeys/register/"),
     ("auth:totp_setup", "/2fa/totp/"),
     ("auth:confirm_remember", "/trust-device/"),
     ("auth:user_devices", "/devices/"),
@@ -399,6 +407,10 @@ fn routes(name: &str) -> Vec<Route> {
         "auth:login" => vec![get().to(login::get), post().to(login::post)],
         "auth:auth_2fa" => vec![get().to(second_factor::get), post().to(second_factor::post)],
         "auth:auth_2fa_cancel" => vec![post().to(second_factor::cancel)],
+        "auth:passkey_options" => vec![post().to(passkeys::sign_in_options)],
+        "auth:passkey" => vec![post().to(passkeys::sign_in)],
+        "auth:passkey_register_options" => vec![post().to(passkeys::register_options)],
+        "auth:passkey_register" => vec![post().to(passkeys::register)],
         "auth:totp_setup" => vec![get().to(totp::get), post().to(totp::post)],
         "auth:confirm_remember" => {
             vec![get().to(devices::trust_get), post().to(devices::trust_post)]

@@ -67,6 +67,15 @@ pub fn settings(proxies: usize) -> Settings {
             trusted_proxy_count: proxies,
             ..Default::default()
         },
+        // The test client's origin (actix_web::test requests are for localhost:8080).
+        relying_party: Some(
+            modal2fa_core::settings::RelyingParty::new(
+                "localhost",
+                "http://localhost:8080",
+                "modal2fa",
+            )
+            .unwrap(),
+        ),
         ..Settings::default()
     }
 }

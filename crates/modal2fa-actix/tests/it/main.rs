@@ -10,5 +10,6 @@ mod harness;
 mod hash_pool;
 mod host;
 mod outage;
+mod passkeys;
 mod recovery;
 mod test_client;

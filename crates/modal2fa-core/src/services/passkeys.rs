@@ -33,7 +33,7 @@ use webauthn_rs::prelude::{
 
 use super::Context;
 use crate::error::{Forbidden, ServiceError, ServiceResult};
-use crate::machine::{FactorVerdict, LoginState, Refusal};
+use crate::machine::{FactorVerdict, LoginState, Outcome, Refusal};
 use crate::model::{
     AuditKind, FactorKind, NewWebAuthnCredential, RequestContext, SecurityEventKind, User, UserId,
     WebAuthnCredential,
@@ -402,8 +402,14 @@ impl PasskeyService {
                 (verdict, Some(user), view)
             }
         };
-        c.factor_step(state, verdict, view, ctx, "webauthn", checked)
-            .await
+        let mut report = c
+            .factor_step(state, verdict, view, ctx, "webauthn", checked)
+            .await?;
+        // The machine words a rejected factor as a wrong code; this one was a passkey.
+        if report.outcome == Outcome::Refused(Refusal::InvalidCode) {
+            report.outcome = Outcome::Refused(Refusal::PasskeyRejected);
+        }
+        Ok(report)
     }
 
     async fn verify(

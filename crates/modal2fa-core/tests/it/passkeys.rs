@@ -133,7 +133,11 @@ async fn an_answer_from_another_origin_is_refused() {
         "https://evil.localhost:8080",
     ] {
         let r = sign_in_with(&w, &mut key, other).await;
-        assert_eq!(r.outcome, Outcome::Refused(Refusal::InvalidCode), "{other}");
+        assert_eq!(
+            r.outcome,
+            Outcome::Refused(Refusal::PasskeyRejected),
+            "{other}"
+        );
     }
 }
 
@@ -152,7 +156,7 @@ async fn an_answer_to_another_ceremonys_challenge_is_refused() {
         .submit_passkey(&state, &second.state, &answer, &ctx())
         .await
         .unwrap();
-    assert_eq!(r.outcome, Outcome::Refused(Refusal::InvalidCode));
+    assert_eq!(r.outcome, Outcome::Refused(Refusal::PasskeyRejected));
 }
 
 #[tokio::test]
@@ -309,6 +313,6 @@ async fn a_signature_counter_that_goes_backwards_is_refused_and_the_owner_told()
         .await
         .unwrap();
     let r = sign_in_with(&w, &mut key, ORIGIN).await;
-    assert_eq!(r.outcome, Outcome::Refused(Refusal::InvalidCode));
+    assert_eq!(r.outcome, Outcome::Refused(Refusal::PasskeyRejected));
     assert_eq!(w.notified(SecurityEventKind::PasskeyCounterRegressed), 1);
 }

@@ -10,6 +10,11 @@
  * - HX-Trigger commands: modal2fa:close, modal2fa:open {url}, modal2fa:replace {url}.
  * - Every htmx request carries X-CSRF-Token from <meta name="csrf-token">.
  * - Optional texts on <html>: data-modal2fa-loading-text, data-modal2fa-error-text.
+ * - Passkeys (with @simplewebauthn/browser loaded first): [data-modal2fa-passkey="sign-in"
+ *   |"register"] POSTs its data-modal2fa-passkey-options URL for the ceremony's options,
+ *   runs the browser's prompt, and submits its [data-modal2fa-passkey-form] with the
+ *   answer in the hidden `response` field. The sign-in prompt starts when its modal
+ *   settles; a [data-modal2fa-passkey-start] button starts either.
  *
  * Only modals created here are touched: a page rendered without JS (a modal shown inline)
  * is left alone.
@@ -350,6 +355,102 @@
       load(modal, url);
     } else {
       open(url);
+    }
+  });
+
+  // Passkeys.
+  var webauthn = window.SimpleWebAuthnBrowser;
+
+  function passkeyNotice(block, text) {
+    var old = block.querySelector('.modal2fa-passkey-notice');
+    if (old) {
+      old.remove();
+    }
+    var note = document.createElement('div');
+    note.className = 'alert alert-warning py-2 mt-2 modal2fa-passkey-notice';
+    note.setAttribute('role', 'alert');
+    note.textContent = text;
+    block.appendChild(note);
+  }
+
+  function showInModal(block, html) {
+    var content = block.closest(CONTENT);
+    if (!content) {
+      return;
+    }
+    // htmx swaps (and processes) the fragment as if it had fetched it itself.
+    htmx.swap(content, html, { swapStyle: 'innerHTML' });
+    var modal = modalOf(content);
+    if (modal) {
+      settle(modal);
+    }
+  }
+
+  function passkey(block) {
+    if (!webauthn) {
+      passkeyNotice(block, 'This browser cannot use passkeys here. Enter a code instead.');
+      return;
+    }
+    var form = block.matches('[data-modal2fa-passkey-form]') ? block : block.querySelector('[data-modal2fa-passkey-form]');
+    var body = new URLSearchParams();
+    ['csrf_token', 'next'].forEach(function (name) {
+      var input = form.querySelector('input[name="' + name + '"]');
+      if (input) {
+        body.set(name, input.value);
+      }
+    });
+    fetch(block.getAttribute('data-modal2fa-passkey-options'), {
+      method: 'POST',
+      body: body,
+      credentials: 'same-origin',
+      headers: { 'HX-Request': 'true' },
+    })
+      .then(function (r) {
+        var json = (r.headers.get('content-type') || '').indexOf('application/json') === 0;
+        return r.text().then(function (text) {
+          return { json: json, text: text };
+        });
+      })
+      .then(function (res) {
+        if (!res.json) {
+          // A modal instead of options (a step-up first, an error): show it.
+          showInModal(block, res.text);
+          return null;
+        }
+        var options = JSON.parse(res.text).publicKey;
+        return block.getAttribute('data-modal2fa-passkey') === 'register'
+          ? webauthn.startRegistration({ optionsJSON: options })
+          : webauthn.startAuthentication({ optionsJSON: options });
+      })
+      .then(function (answer) {
+        if (!answer) {
+          return;
+        }
+        form.querySelector('input[name="response"]').value = JSON.stringify(answer);
+        htmx.trigger(form, 'submit');
+      })
+      .catch(function () {
+        // Dismissed, timed out or refused by the browser: the other ways stay.
+        passkeyNotice(block, 'The passkey was not used. Try again, or enter a code.');
+      });
+  }
+
+  document.addEventListener('click', function (evt) {
+    var start = evt.target && evt.target.closest ? evt.target.closest('[data-modal2fa-passkey-start]') : null;
+    var block = start ? start.closest('[data-modal2fa-passkey]') : null;
+    if (block) {
+      evt.preventDefault();
+      passkey(block);
+    }
+  });
+
+  document.addEventListener('htmx:afterSettle', function (evt) {
+    var target = (evt.detail && evt.detail.target) || evt.target;
+    var modal = modalOf(target);
+    var block = modal ? modal.querySelector('[data-modal2fa-passkey="sign-in"]') : null;
+    if (block && !block.hasAttribute('data-modal2fa-passkey-started')) {
+      block.setAttribute('data-modal2fa-passkey-started', '');
+      passkey(block);
     }
   });
 })();

@@ -22,7 +22,12 @@ use std::time::Duration;
 const PASSWORD: &str = "correct horse battery";
 
 /// `(username, first name)`: the first name is the display name the menu shows.
-const USERS: &[(&str, &str)] = &[("alice", "Alice"), ("bob", "Bob"), ("carol", "Carol")];
+const USERS: &[(&str, &str)] = &[
+    ("alice", "Alice"),
+    ("bob", "Bob"),
+    ("carol", "Carol"),
+    ("dave", "Dave"),
+];
 
 /// How long the server may take to print its address.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -159,16 +164,25 @@ fn toml_string(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
 }
 
+/// The configuration of the server under test: a free port chosen now (the passkeys'
+/// origin names it, so it cannot be left to the server), plain-http development, the demo
+/// pages, and passkeys for `http://localhost:PORT`.
 fn write_config(dir: &Path) -> Result<PathBuf, String> {
     let dir_text = dir
         .to_str()
         .ok_or_else(|| format!("{} is not UTF-8", dir.display()))?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("cannot find a free port: {e}"))?
+        .port();
     let config = format!(
-        "listen = \"127.0.0.1:0\"\n\
+        "listen = \"127.0.0.1:{port}\"\n\
          database_url = {}\n\
          secret_file = {}\n\
          insecure_http_development = true\n\
-         demo = true\n",
+         demo = true\n\
+         [webauthn]\n\
+         origin = \"http://localhost:{port}\"\n",
         toml_string(&format!("sqlite://{dir_text}/e2e.sqlite?mode=rwc")),
         toml_string(&format!("{dir_text}/secret")),
     );

@@ -104,6 +104,16 @@ struct DeviceRow {
 }
 
 /// The list of the user's trusted devices.
+/// A passkey as the list shows it.
+#[derive(Serialize)]
+struct PasskeyRow {
+    name: String,
+    added: String,
+    last_used: String,
+    /// Backed up (a synced passkey).
+    synced: bool,
+}
+
 async fn list_modal(flow: &Flow, errors: Vec<String>) -> Result<HttpResponse, WebError> {
     let list = flow.auth().trusted_devices.list(&flow.state).await;
     let here = flow.path("auth:user_devices");
@@ -126,8 +136,31 @@ async fn list_modal(flow: &Flow, errors: Vec<String>) -> Result<HttpResponse, We
             name: d.name,
         })
         .collect();
+    let passkeys = flow.auth().passkeys.enabled();
+    let keys = match passkeys {
+        true => flow.auth().passkeys.list(&flow.state).await,
+        false => Ok(vec![]),
+    };
+    let keys: Vec<PasskeyRow> = match keys {
+        Ok(keys) => keys,
+        Err(e) => return Err(flow.fail(e, |f, m| crate::login::modal(f, "/", vec![m], ""))),
+    }
+    .into_iter()
+    .map(|k| PasskeyRow {
+        added: k.created_at.format(&fmt).unwrap_or_default(),
+        last_used: k
+            .last_used_at
+            .and_then(|t| t.format(&fmt).ok())
+            .unwrap_or_else(|| "never".to_owned()),
+        synced: k.backup_state,
+        name: k.name,
+    })
+    .collect();
     let mut ctx = with_errors(errors);
     ctx.insert("devices", &rows);
+    ctx.insert("passkeys_enabled", &passkeys);
+    ctx.insert("passkeys", &keys);
+    ctx.insert("suggested_name", &device_name(&flow.ctx.user_agent));
     Ok(flow.modal("user_devices", "Passkeys & trusted devices", ctx))
 }
 

@@ -18,6 +18,7 @@ pub const STYLESHEETS: &[&str] = &["vendor/bootstrap/bootstrap.min.css", "modal2
 pub const SCRIPTS: &[&str] = &[
     "vendor/bootstrap/bootstrap.bundle.min.js",
     "vendor/htmx/htmx.min.js",
+    "vendor/simplewebauthn/simplewebauthn-browser.umd.min.js",
     "modal2fa.js",
 ];
 

@@ -29,6 +29,7 @@ pub(crate) async fn html(web: &Modal2faWeb, session: &Session) -> String {
     let state = session::login_state(session);
     let mut ctx = tera::Context::new();
     ctx.insert("urls", &urls(web));
+    ctx.insert("passkeys", &web.auth().passkeys.enabled());
     let token = state.signed_in().map(|s| {
         web.0
             .csrf

@@ -24,6 +24,8 @@ pub(crate) fn modal(
     ctx.insert("next", next);
     ctx.insert("setup", &setup);
     ctx.insert("step_up", &matches!(state, LoginState::StepUp(_)));
+    let passkey = matches!(state, LoginState::PendingSecondFactor(p) if p.passkey);
+    ctx.insert("passkey", &(passkey && flow.auth().passkeys.enabled()));
     let title = if setup {
         "Set up two-factor authentication"
     } else {

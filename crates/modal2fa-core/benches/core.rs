@@ -66,6 +66,7 @@ fn bench(c: &mut Criterion) {
             two_factor_applies: true,
             trusted_device: TrustedDeviceVerdict::Absent,
             has_factor: true,
+            has_passkey: false,
             factor_optional: true,
         }),
     });

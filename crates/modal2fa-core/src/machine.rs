@@ -160,7 +160,7 @@ fn park(
     user_id: UserId,
     lockout_key: LockoutKey,
     counted: Option<LockoutEntry>,
-    setup: bool,
+    (setup, passkey): (bool, bool),
     now: OffsetDateTime,
     mut effects: Vec<Effect>,
 ) -> Transition {
@@ -174,6 +174,7 @@ fn park(
             setup_required: setup,
             failed_codes: 0,
             counted,
+            passkey,
         }),
         effects,
         outcome: Outcome::SecondFactorRequired { setup },
@@ -247,7 +248,7 @@ fn password(state: &LoginState, attempt: PasswordAttempt, now: OffsetDateTime) -
         valid.user_id,
         user_key,
         attempt.user_counted,
-        !valid.has_factor,
+        (!valid.has_factor, valid.has_passkey),
         now,
         effects,
     )
@@ -420,7 +421,14 @@ fn microsoft(state: &LoginState, verdict: MicrosoftVerdict, now: OffsetDateTime)
             if satisfies_2fa || !two_factor_applies || (!has_factor && factor_optional) {
                 sign_in(user_id, AuthMethod::Microsoft, lockout_key, now)
             } else {
-                park(user_id, lockout_key, None, !has_factor, now, vec![])
+                park(
+                    user_id,
+                    lockout_key,
+                    None,
+                    (!has_factor, false),
+                    now,
+                    vec![],
+                )
             }
         }
     }

@@ -102,6 +102,8 @@ pub struct Config {
     /// `[appearance.<modal>]`: per-modal appearance.
     #[serde(deserialize_with = "appearance")]
     pub appearance: HashMap<String, ModalAppearance>,
+    /// `[webauthn]`: passkeys (off unless `webauthn.origin` is set).
+    pub webauthn: webauthn::WebAuthnConfig,
 }
 
 /// `[lockout]`.
@@ -158,6 +160,7 @@ impl Default for Config {
             allow_weak_password_hashing: false,
             lockout: LockoutConfig::default(),
             appearance: HashMap::new(),
+            webauthn: webauthn::WebAuthnConfig::default(),
         }
     }
 }
@@ -482,6 +485,9 @@ impl Config {
             );
             return Err((INSECURE_HTTP_DEVELOPMENT, why));
         }
+        if let Err(why) = self.webauthn.relying_party(&self.site_name) {
+            return Err(("webauthn.origin", why));
+        }
         let lockout = &self.lockout;
         if lockout.max_lockout_seconds.get() < lockout.lockout_seconds.get() {
             let why = "must not be below lockout.lockout_seconds".to_owned();
@@ -570,10 +576,13 @@ impl Config {
             trusted_device_lifetime: days(self.trusted_device_days.get()),
             trusted_device_max_age: days(self.trusted_device_max_age_days.get()),
             password_hashing: self.password_hashing,
+            relying_party: self.webauthn.relying_party(&self.site_name).ok().flatten(),
             ..Settings::default()
         }
     }
 }
+
+mod webauthn;
 
 #[cfg(test)]
 mod tests;

@@ -129,7 +129,7 @@ test(
 
       // The device list with a device in it, the remove-2FA modal.
       await chooseFromMenu(page, 'Passkeys & trusted devices');
-      modal = await waitForModal(page, 'h2');
+      modal = await waitForModal(page, '#modal2fa-passkey-name');
       await modal.locator('table tbody tr').first().waitFor({ state: 'visible' });
       await check('devices');
       await closeModal(page);

@@ -152,7 +152,7 @@ test(
 
       // The trusted device is listed.
       await chooseFromMenu(page, 'Passkeys & trusted devices');
-      modal = await waitForModal(page, 'h2');
+      modal = await waitForModal(page, '#modal2fa-passkey-name');
       const rows = modal.locator('table tbody tr');
       await rows.first().waitFor({ state: 'visible' });
       assert.equal(await rows.count(), 1);

@@ -174,7 +174,7 @@ async fn the_asset_helpers_give_mounted_urls_and_the_tags_of_the_built_in_pages_
         at += found + tag.len();
     }
     assert_eq!(web.head_tags().lines().count(), 2);
-    assert_eq!(web.script_tags().lines().count(), 3);
+    assert_eq!(web.script_tags().lines().count(), 4);
 
     let moved = built(WebSettings {
         mount: "/account".into(),

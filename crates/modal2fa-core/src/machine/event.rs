@@ -37,6 +37,9 @@ pub struct ValidPassword {
     /// The user has a confirmed second factor (consulted only when 2FA applies and no
     /// trusted device signed the user in; the services may skip the lookup otherwise).
     pub has_factor: bool,
+    /// The user has a passkey the policy lets them use (the 2FA modal then starts the
+    /// browser's passkey prompt at once).
+    pub has_passkey: bool,
     /// Policy `user_2fa_optional`.
     pub factor_optional: bool,
 }

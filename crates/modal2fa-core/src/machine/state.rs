@@ -56,6 +56,9 @@ pub struct Pending {
     /// password stays counted until the second factor is proven (a sign-in clears it).
     #[serde(default)]
     pub counted: Option<LockoutEntry>,
+    /// The user has a passkey to offer (the 2FA modal starts its prompt at once).
+    #[serde(default)]
+    pub passkey: bool,
 }
 
 /// A signed-in session.

@@ -24,6 +24,7 @@ fn valid() -> ValidPassword {
         two_factor_applies: true,
         trusted_device: TrustedDeviceVerdict::Absent,
         has_factor: true,
+        has_passkey: false,
         factor_optional: true,
     }
 }
@@ -64,6 +65,7 @@ fn pending(setup: bool, failed: u8, since: OffsetDateTime) -> LoginState {
         setup_required: setup,
         failed_codes: failed,
         counted: None,
+        passkey: false,
     })
 }
 

@@ -226,13 +226,13 @@ impl Context {
         };
         // Whether the user has a factor matters only when 2FA applies and no trusted device
         // signed them in: the factor lookups are skipped otherwise.
-        let has_factor = if two_factor_applies
+        let (has_factor, has_passkey) = if two_factor_applies
             && password_login_allowed
             && trusted != TrustedDeviceVerdict::Accepted
         {
-            self.has_factor(u).await?
+            self.factors_of(u).await?
         } else {
-            true
+            (true, false)
         };
         let valid = ValidPassword {
             user_id: u.id,
@@ -241,6 +241,7 @@ impl Context {
             two_factor_applies,
             trusted_device: trusted,
             has_factor,
+            has_passkey,
             factor_optional: self.policy.user_2fa_optional(u),
         };
         Ok((valid, cookie))

@@ -21,15 +21,21 @@ use time::OffsetDateTime;
 impl Context {
     /// Whether the user has a confirmed factor the policy lets them use.
     pub(crate) async fn has_factor(&self, user: &User) -> ServiceResult<bool> {
+        Ok(self.factors_of(user).await?.0)
+    }
+
+    /// Whether the user has a confirmed factor the policy lets them use, and whether one
+    /// of them is a passkey (one round trip).
+    pub(crate) async fn factors_of(&self, user: &User) -> ServiceResult<(bool, bool)> {
         let (totp, passkeys) = (
             self.policy.allow_totp(user),
             self.policy.allow_passkeys(user),
         );
         if !totp && !passkeys {
-            return Ok(false);
+            return Ok((false, false));
         }
         let n = self.ports.factors.count_factors(user.id).await?;
-        Ok(self.counts_as_factor(user, &n))
+        Ok((self.counts_as_factor(user, &n), passkeys && n.webauthn > 0))
     }
 
     /// Whether stored factor counts give `user` a factor the policy lets them use.

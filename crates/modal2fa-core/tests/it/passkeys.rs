@@ -83,6 +83,10 @@ async fn pending(w: &World) -> (LoginState, Ceremony) {
         .password(&LoginState::Anonymous, "alice", PASSWORD, None)
         .await;
     assert_eq!(r.outcome, Outcome::SecondFactorRequired { setup: false });
+    assert!(
+        matches!(&r.state, LoginState::PendingSecondFactor(p) if p.passkey),
+        "the pending login offers the passkey"
+    );
     let ceremony = w
         .auth
         .passkeys

@@ -21,6 +21,10 @@ async fn totp_sign_in_works_and_a_code_is_never_accepted_twice() {
         .password(&LoginState::Anonymous, "alice", PASSWORD, None)
         .await;
     assert_eq!(r.outcome, Outcome::SecondFactorRequired { setup: false });
+    assert!(
+        matches!(&r.state, LoginState::PendingSecondFactor(p) if !p.passkey),
+        "an app alone offers no passkey"
+    );
     let pending = r.state.clone();
     let r = w
         .auth

@@ -371,3 +371,20 @@ fn the_removed_secure_cookies_key_stops_start_up_pointing_to_its_replacement() {
         );
     }
 }
+
+#[test]
+fn passkeys_are_configured_by_their_origin_and_a_bad_one_stops_start_up_naming_the_key() {
+    let env = [(
+        "MODAL2FA_WEBAUTHN__ORIGIN".to_owned(),
+        "http://localhost:8080".to_owned(),
+    )];
+    let c = load(None, env).unwrap();
+    let rp = c.core_settings().relying_party.expect("passkeys on");
+    assert_eq!(
+        (rp.id(), rp.origin()),
+        ("localhost", "http://localhost:8080")
+    );
+    assert_eq!(Config::default().core_settings().relying_party, None);
+    let err = error("", &[("MODAL2FA_WEBAUTHN__ORIGIN", "http://example.com")]);
+    assert!(err.contains("webauthn.origin"), "{err}");
+}

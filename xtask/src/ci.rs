@@ -75,6 +75,7 @@ pub fn steps() -> Vec<Step<'static>> {
         Step::new(
             "packaging (cargo package --workspace --exclude modal2fa-server --exclude modal2fa-bench --exclude xtask --exclude axum-minimal --exclude actix-host --allow-dirty)",
             || {
+                forget_unpacked_workspace_crates()?;
                 let mut args = vec!["package", "--workspace"];
                 for internal in INTERNAL {
                     args.extend(["--exclude", internal]);
@@ -100,6 +101,41 @@ pub fn run_steps(steps: Vec<Step<'_>>, mut announce: impl FnMut(&str)) -> Result
 /// Runs every step of `.ci/run`, announcing each on stdout.
 pub fn run() -> Result<(), String> {
     run_steps(steps(), |name| println!("\n== ci: {name}"))
+}
+
+/// Removes cargo's unpacked copies of this workspace's crates from earlier packaging runs.
+/// `cargo package` verifies each `.crate` against the others through a local registry
+/// whose sources it unpacks under `$CARGO_HOME/registry/src/-<hash>/` and never refreshes
+/// for the same name and version, so an earlier run's copy would be built instead of this
+/// checkout's. Only `modal2fa-*` directories of those local registries are removed.
+fn forget_unpacked_workspace_crates() -> Result<(), String> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+        .ok_or("neither CARGO_HOME nor HOME is set")?;
+    let Ok(registries) = std::fs::read_dir(home.join("registry/src")) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        for unpacked in std::fs::read_dir(registry.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if unpacked
+                .file_name()
+                .to_string_lossy()
+                .starts_with("modal2fa-")
+            {
+                std::fs::remove_dir_all(unpacked.path())
+                    .map_err(|e| format!("cannot remove {}: {e}", unpacked.path().display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs `cargo <args>` at the workspace root.

@@ -24,12 +24,8 @@ fn count_modal(flow: &Flow, left: u64, errors: Vec<String>) -> HttpResponse {
 fn codes_modal(flow: &Flow, codes: &[SecretString]) -> HttpResponse {
     let shown: Vec<&str> = codes.iter().map(SecretString::expose).collect();
     let text = format!(
-        "{} recovery codes for {}. Each works once.\r\n\r\n{}\r\n",
+        "{} recovery codes. Each works once.\r\n\r\n{}\r\n",
         flow.web.settings().site_name,
-        flow.state
-            .signed_in()
-            .map(|s| s.user_id.to_string())
-            .unwrap_or_default(),
         shown.join("\r\n")
     );
     let mut ctx = with_errors(vec![]);

@@ -15,8 +15,8 @@ use modal2fa_core::ports::{
 use time::{Duration, OffsetDateTime};
 
 pub use memory::{
-    MemoryAudit, MemoryFactors, MemoryLockout, MemoryNotifier, MemorySessions,
-    MemoryTrustedDevices, MemoryUsers,
+    HookedUsers, MemoryAudit, MemoryFactors, MemoryLockout, MemoryNotifier, MemorySessions,
+    MemoryTrustedDevices, MemoryUsers, UsernameHook,
 };
 
 /// A clock that stands still until moved.

@@ -6,10 +6,8 @@ use std::sync::Arc;
 
 use modal2fa_core::lockout::LockoutKey;
 use modal2fa_core::machine::{LoginState, Outcome, Refusal};
-use modal2fa_core::model::{
-    AuthMethod, Email, NameRules, NewUser, Page, Problem, User, UserId, Username,
-};
-use modal2fa_core::ports::{LockoutStore, Notification, PortError, PortResult, UserStore};
+use modal2fa_core::model::{AuthMethod, Email, NameRules, Problem, Username};
+use modal2fa_core::ports::{LockoutStore, Notification, PortError};
 use modal2fa_core::services::NewAccount;
 use modal2fa_core::{AuthPolicy, ServiceError};
 
@@ -101,55 +99,25 @@ fn account(username: &str, email: &str) -> NewAccount {
     }
 }
 
-/// A users table with one row the store cannot represent.
-struct OneBrokenRow(Arc<modal2fa_test_support::MemoryUsers>);
-
-#[async_trait::async_trait]
-impl UserStore for OneBrokenRow {
-    async fn find_by_id(&self, id: UserId) -> PortResult<Option<User>> {
-        self.0.find_by_id(id).await
-    }
-    async fn find_by_username(&self, username: &Username) -> PortResult<Option<User>> {
-        if username.canonical() == "broken" {
-            let problem = Email::from_stored("no address").unwrap_err();
-            return Err(PortError::unreadable("host_accounts id=7", problem));
+/// A users table with one row the store cannot represent: `broken`, whose address is
+/// not one.
+fn one_broken_row(
+    users: Arc<modal2fa_test_support::MemoryUsers>,
+) -> modal2fa_test_support::HookedUsers {
+    modal2fa_test_support::HookedUsers::new(users, |_, name, found| {
+        if name.canonical() != "broken" {
+            return found;
         }
-        self.0.find_by_username(username).await
-    }
-    async fn find_by_email(&self, email: &Email) -> PortResult<Vec<User>> {
-        self.0.find_by_email(email).await
-    }
-    async fn create(&self, user: NewUser) -> PortResult<User> {
-        self.0.create(user).await
-    }
-    async fn set_active(&self, id: UserId, active: bool) -> PortResult<bool> {
-        self.0.set_active(id, active).await
-    }
-    async fn record_login(&self, id: UserId, at: time::OffsetDateTime) -> PortResult<()> {
-        self.0.record_login(id, at).await
-    }
-    async fn replace_password(
-        &self,
-        id: UserId,
-        expected: Option<&str>,
-        new_hash: &str,
-        at: time::OffsetDateTime,
-    ) -> PortResult<bool> {
-        self.0.replace_password(id, expected, new_hash, at).await
-    }
-    async fn list(&self, page: Page) -> PortResult<Vec<User>> {
-        self.0.list(page).await
-    }
-    async fn count(&self) -> PortResult<u64> {
-        self.0.count().await
-    }
+        let problem = Email::from_stored("no address").unwrap_err();
+        Err(PortError::unreadable("host_accounts id=7", problem))
+    })
 }
 
 #[tokio::test]
 async fn a_row_that_cannot_be_read_fails_its_sign_in_as_a_wrong_password_and_counts_it() {
     let mem = modal2fa_test_support::MemoryPorts::new();
     let mut ports = mem.ports.clone();
-    ports.users = Arc::new(OneBrokenRow(mem.users.clone()));
+    ports.users = Arc::new(one_broken_row(mem.users.clone()));
     let w = World {
         auth: modal2fa_core::Modal2fa::new(
             ports,

@@ -1,8 +1,8 @@
 //! Password sign-in: no factor, wrong and unknown alike, form errors, legacy hashes.
 
 use modal2fa_core::machine::{LoginState, Outcome, Refusal};
-use modal2fa_core::model::{AuditKind, AuthMethod, Email, NewUser, Page, User, UserId, Username};
-use modal2fa_core::ports::{PortResult, UserStore};
+use modal2fa_core::model::{AuditKind, AuthMethod};
+use modal2fa_core::ports::UserStore;
 
 use crate::world::*;
 
@@ -97,50 +97,18 @@ async fn a_django_pbkdf2_password_signs_in_and_is_upgraded_to_argon2id() {
 
 /// Users in memory, edited by "someone else" right after each read by username: as an
 /// admin's deactivation that lands while a sign-in is in flight.
-struct EditedMeanwhile(std::sync::Arc<modal2fa_test_support::MemoryUsers>);
-
-#[async_trait::async_trait]
-impl modal2fa_core::ports::UserStore for EditedMeanwhile {
-    async fn find_by_id(&self, id: UserId) -> PortResult<Option<User>> {
-        self.0.find_by_id(id).await
-    }
-    async fn find_by_username(&self, username: &Username) -> PortResult<Option<User>> {
-        let read = self.0.find_by_username(username).await?;
-        if let Some(u) = &read {
-            self.0.edit(u.id, |edited| {
+fn edited_meanwhile(
+    users: std::sync::Arc<modal2fa_test_support::MemoryUsers>,
+) -> modal2fa_test_support::HookedUsers {
+    modal2fa_test_support::HookedUsers::new(users, |users, _, found| {
+        if let Ok(Some(u)) = &found {
+            users.edit(u.id, |edited| {
                 edited.is_active = false;
                 edited.first_name = "Edited meanwhile".into();
             });
         }
-        Ok(read)
-    }
-    async fn find_by_email(&self, email: &Email) -> PortResult<Vec<User>> {
-        self.0.find_by_email(email).await
-    }
-    async fn create(&self, user: NewUser) -> PortResult<User> {
-        self.0.create(user).await
-    }
-    async fn set_active(&self, id: UserId, active: bool) -> PortResult<bool> {
-        self.0.set_active(id, active).await
-    }
-    async fn record_login(&self, id: UserId, at: time::OffsetDateTime) -> PortResult<()> {
-        self.0.record_login(id, at).await
-    }
-    async fn replace_password(
-        &self,
-        id: UserId,
-        expected: Option<&str>,
-        new_hash: &str,
-        at: time::OffsetDateTime,
-    ) -> PortResult<bool> {
-        self.0.replace_password(id, expected, new_hash, at).await
-    }
-    async fn list(&self, page: Page) -> PortResult<Vec<User>> {
-        self.0.list(page).await
-    }
-    async fn count(&self) -> PortResult<u64> {
-        self.0.count().await
-    }
+        found
+    })
 }
 
 #[tokio::test]
@@ -174,7 +142,7 @@ async fn upgrading_a_legacy_hash_never_reverts_a_change_made_meanwhile() {
         );
     });
     let mut ports = mem.ports.clone();
-    ports.users = std::sync::Arc::new(EditedMeanwhile(mem.users.clone()));
+    ports.users = std::sync::Arc::new(edited_meanwhile(mem.users.clone()));
     build(ports)
         .login
         .submit_password(

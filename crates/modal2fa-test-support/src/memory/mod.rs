@@ -13,7 +13,7 @@ pub use lockout::MemoryLockout;
 pub use misc::{MemoryAudit, MemoryNotifier};
 pub use sessions::MemorySessions;
 pub use trusted::MemoryTrustedDevices;
-pub use users::MemoryUsers;
+pub use users::{HookedUsers, MemoryUsers, UsernameHook};
 
 use modal2fa_core::model::Page;
 

@@ -138,3 +138,75 @@ impl UserStore for MemoryUsers {
         Ok(self.0.lock().unwrap().1.len() as u64)
     }
 }
+
+/// What [`HookedUsers`] makes of a lookup by username: given the store, the name and what
+/// the store found, the answer to give.
+pub type UsernameHook = Box<
+    dyn Fn(&MemoryUsers, &Username, PortResult<Option<User>>) -> PortResult<Option<User>>
+        + Send
+        + Sync,
+>;
+
+/// Users in memory whose lookups by username pass through a hook: to change the row
+/// "meanwhile" (a concurrent admin edit), or to answer as a store that cannot read a row.
+/// Every other method is the memory store's.
+pub struct HookedUsers {
+    users: std::sync::Arc<MemoryUsers>,
+    hook: UsernameHook,
+}
+
+impl HookedUsers {
+    /// `users` with `hook` on every lookup by username.
+    pub fn new(
+        users: std::sync::Arc<MemoryUsers>,
+        hook: impl Fn(&MemoryUsers, &Username, PortResult<Option<User>>) -> PortResult<Option<User>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        Self {
+            users,
+            hook: Box::new(hook),
+        }
+    }
+}
+
+#[async_trait]
+impl UserStore for HookedUsers {
+    async fn find_by_id(&self, id: UserId) -> PortResult<Option<User>> {
+        self.users.find_by_id(id).await
+    }
+    async fn find_by_username(&self, username: &Username) -> PortResult<Option<User>> {
+        let found = self.users.find_by_username(username).await;
+        (self.hook)(&self.users, username, found)
+    }
+    async fn find_by_email(&self, email: &Email) -> PortResult<Vec<User>> {
+        self.users.find_by_email(email).await
+    }
+    async fn create(&self, user: NewUser) -> PortResult<User> {
+        self.users.create(user).await
+    }
+    async fn set_active(&self, id: UserId, active: bool) -> PortResult<bool> {
+        self.users.set_active(id, active).await
+    }
+    async fn record_login(&self, id: UserId, at: OffsetDateTime) -> PortResult<()> {
+        self.users.record_login(id, at).await
+    }
+    async fn replace_password(
+        &self,
+        id: UserId,
+        expected: Option<&str>,
+        new_hash: &str,
+        at: OffsetDateTime,
+    ) -> PortResult<bool> {
+        self.users
+            .replace_password(id, expected, new_hash, at)
+            .await
+    }
+    async fn list(&self, page: Page) -> PortResult<Vec<User>> {
+        self.users.list(page).await
+    }
+    async fn count(&self) -> PortResult<u64> {
+        self.users.count().await
+    }
+}

@@ -12,6 +12,7 @@ mod m20261128_000001_create_tables;
 mod m20261128_000002_sessions_listing_index;
 mod m20261201_000001_binary_collations;
 mod m20261201_000002_known_clients;
+mod m20261201_000003_session_passkey;
 
 /// The name of modal2fa's migration-history table.
 pub const MIGRATION_TABLE: &str = "modal2fa_migrations";
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_sessions_listing_index::Migration),
             Box::new(m20261201_000001_binary_collations::Migration),
             Box::new(m20261201_000002_known_clients::Migration),
+            Box::new(m20261201_000003_session_passkey::Migration),
         ]
     }
 

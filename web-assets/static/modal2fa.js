@@ -11,10 +11,12 @@
  * - Every htmx request carries X-CSRF-Token from <meta name="csrf-token">.
  * - Optional texts on <html>: data-modal2fa-loading-text, data-modal2fa-error-text.
  * - Passkeys (with @simplewebauthn/browser loaded first): [data-modal2fa-passkey="sign-in"
- *   |"register"] POSTs its data-modal2fa-passkey-options URL for the ceremony's options,
- *   runs the browser's prompt, and submits its [data-modal2fa-passkey-form] with the
- *   answer in the hidden `response` field. The sign-in prompt starts when its modal
- *   settles; a [data-modal2fa-passkey-start] button starts either.
+ *   |"register"|"passwordless"] POSTs its data-modal2fa-passkey-options URL for the
+ *   ceremony's options, runs the browser's prompt, and submits its
+ *   [data-modal2fa-passkey-form] with the answer in the hidden `response` field. The
+ *   sign-in prompt starts when its modal settles; a passwordless block offers its
+ *   passkeys to the browser's autofill then (where the browser can); a
+ *   [data-modal2fa-passkey-start] button starts any of them with the browser's prompt.
  *
  * Only modals created here are touched: a page rendered without JS (a modal shown inline)
  * is left alone.
@@ -386,11 +388,18 @@
     }
   }
 
-  function passkey(block) {
+  function otherWay(block) {
+    return block.getAttribute('data-modal2fa-passkey') === 'passwordless'
+      ? 'sign in with your password'
+      : 'enter a code';
+  }
+
+  function passkey(block, autofill) {
     if (!webauthn) {
-      passkeyNotice(block, 'This browser cannot use passkeys here. Enter a code instead.');
+      passkeyNotice(block, 'This browser cannot use passkeys here: ' + otherWay(block) + ' instead.');
       return;
     }
+    var kind = block.getAttribute('data-modal2fa-passkey');
     var form = block.matches('[data-modal2fa-passkey-form]') ? block : block.querySelector('[data-modal2fa-passkey-form]');
     var body = new URLSearchParams();
     ['csrf_token', 'next'].forEach(function (name) {
@@ -418,9 +427,10 @@
           return null;
         }
         var options = JSON.parse(res.text).publicKey;
-        return block.getAttribute('data-modal2fa-passkey') === 'register'
-          ? webauthn.startRegistration({ optionsJSON: options })
-          : webauthn.startAuthentication({ optionsJSON: options });
+        if (kind === 'register') {
+          return webauthn.startRegistration({ optionsJSON: options });
+        }
+        return webauthn.startAuthentication({ optionsJSON: options, useBrowserAutofill: !!autofill });
       })
       .then(function (answer) {
         if (!answer) {
@@ -430,8 +440,11 @@
         htmx.trigger(form, 'submit');
       })
       .catch(function () {
-        // Dismissed, timed out or refused by the browser: the other ways stay.
-        passkeyNotice(block, 'The passkey was not used. Try again, or enter a code.');
+        // Dismissed, timed out or refused by the browser: the other ways stay. An
+        // autofill offer ends quietly (a button's prompt, or leaving, cancels it).
+        if (!autofill) {
+          passkeyNotice(block, 'The passkey was not used. Try again, or ' + otherWay(block) + '.');
+        }
       });
   }
 
@@ -440,7 +453,7 @@
     var block = start ? start.closest('[data-modal2fa-passkey]') : null;
     if (block) {
       evt.preventDefault();
-      passkey(block);
+      passkey(block, false);
     }
   });
 
@@ -450,7 +463,16 @@
     var block = modal ? modal.querySelector('[data-modal2fa-passkey="sign-in"]') : null;
     if (block && !block.hasAttribute('data-modal2fa-passkey-started')) {
       block.setAttribute('data-modal2fa-passkey-started', '');
-      passkey(block);
+      passkey(block, false);
+    }
+    var offer = modal ? modal.querySelector('[data-modal2fa-passkey="passwordless"]') : null;
+    if (offer && webauthn && !offer.hasAttribute('data-modal2fa-passkey-started')) {
+      offer.setAttribute('data-modal2fa-passkey-started', '');
+      webauthn.browserSupportsWebAuthnAutofill().then(function (yes) {
+        if (yes) {
+          passkey(offer, true);
+        }
+      });
     }
   });
 })();

@@ -125,6 +125,9 @@ fn forbidden(f: Forbidden) -> &'static str {
         Forbidden::TotpDisabled => "Authenticator apps are turned off for your account.",
         Forbidden::PasskeysDisabled => "Passkeys are turned off for your account.",
         Forbidden::PasskeysNotConfigured => "Passkeys are not available on this site.",
+        Forbidden::PasswordlessDisabled => {
+            "Signing in with a passkey alone is turned off. Sign in with your password."
+        }
         Forbidden::ManageUsers | Forbidden::ManageSecurity => {
             "You do not have permission to do that."
         }

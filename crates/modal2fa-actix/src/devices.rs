@@ -107,14 +107,43 @@ struct DeviceRow {
 /// A passkey as the list shows it.
 #[derive(Serialize)]
 struct PasskeyRow {
+    rename_url: String,
+    remove_url: String,
     name: String,
     added: String,
     last_used: String,
-    /// Backed up (a synced passkey).
-    synced: bool,
+    /// Whether it is backed up (synced), may be, or is bound to one device.
+    synced: &'static str,
+}
+
+/// The path of route `name` for the passkey `id`.
+fn passkey_url(flow: &Flow, name: &str, id: i64) -> String {
+    flow.path(name).replace("{id}", &id.to_string())
+}
+
+/// The passkey whose removal awaits the user's confirmation (it is their last factor).
+pub(crate) struct ConfirmRemoval {
+    pub(crate) id: i64,
+    pub(crate) name: String,
+}
+
+/// [`ConfirmRemoval`] as the template shows it.
+#[derive(Serialize)]
+struct ConfirmRow {
+    name: String,
+    remove_url: String,
 }
 
 async fn list_modal(flow: &Flow, errors: Vec<String>) -> Result<HttpResponse, WebError> {
+    list_modal_with(flow, errors, None).await
+}
+
+/// The list, with `errors`, and asking to confirm the removal of `confirm` when given.
+pub(crate) async fn list_modal_with(
+    flow: &Flow,
+    errors: Vec<String>,
+    confirm: Option<ConfirmRemoval>,
+) -> Result<HttpResponse, WebError> {
     let list = flow.auth().trusted_devices.list(&flow.state).await;
     let here = flow.path("auth:user_devices");
     let list = match list {
@@ -152,7 +181,13 @@ async fn list_modal(flow: &Flow, errors: Vec<String>) -> Result<HttpResponse, We
             .last_used_at
             .and_then(|t| t.format(&fmt).ok())
             .unwrap_or_else(|| "never".to_owned()),
-        synced: k.backup_state,
+        synced: match (k.backup_state, k.backup_eligible) {
+            (true, _) => "yes",
+            (false, true) => "can be",
+            (false, false) => "no, this device only",
+        },
+        rename_url: passkey_url(flow, "auth:passkey_rename", k.id),
+        remove_url: passkey_url(flow, "auth:passkey_remove", k.id),
         name: k.name,
     })
     .collect();
@@ -160,6 +195,11 @@ async fn list_modal(flow: &Flow, errors: Vec<String>) -> Result<HttpResponse, We
     ctx.insert("devices", &rows);
     ctx.insert("passkeys_enabled", &passkeys);
     ctx.insert("passkeys", &keys);
+    let confirm = confirm.map(|c| ConfirmRow {
+        remove_url: passkey_url(flow, "auth:passkey_remove", c.id),
+        name: c.name,
+    });
+    ctx.insert("confirm_removal", &confirm);
     ctx.insert("suggested_name", &device_name(&flow.ctx.user_agent));
     Ok(flow.modal("user_devices", "Passkeys & trusted devices", ctx))
 }
@@ -178,7 +218,17 @@ pub(crate) async fn remove_post(
         .trusted_devices
         .remove(&flow.state, &path, &flow.ctx)
         .await;
-    let errors = match removed {
+    listed_after(&flow, removed).await
+}
+
+/// The list after a change from it: with what went wrong when it failed, a step-up when
+/// the session may not manage factors yet, or the opaque error for an infrastructure
+/// failure.
+pub(crate) async fn listed_after(
+    flow: &Flow,
+    changed: Result<(), modal2fa_core::ServiceError>,
+) -> Result<HttpResponse, WebError> {
+    let errors = match changed {
         Ok(()) => vec![],
         Err(modal2fa_core::ServiceError::StepUpRequired) => {
             return flow.step_up(&flow.path("auth:user_devices"), true).await;
@@ -188,5 +238,5 @@ pub(crate) async fn remove_post(
             None => return Err(flow.fail(e, |_, _| HttpResponse::InternalServerError().finish())),
         },
     };
-    list_modal(&flow, errors).await
+    list_modal(flow, errors).await
 }

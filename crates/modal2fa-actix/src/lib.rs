@@ -74,6 +74,10 @@ pub const ROUTES: &[(&str, &str)] = &[
         "/passkeys/register/options/",
     ),
     ("auth:passkey_register", "/passkeys/register/"),
+    ("auth:passkey_rename", "/passkeys/{id}/rename/"),
+    ("auth:passkey_remove", "/passkeys/{id}/remove/"),
+    ("auth:passwordless_options", "/passkey/options/"),
+    ("auth:passwordless", "/passkey/"),
     ("auth:totp_setup", "/2fa/totp/"),
     ("auth:confirm_remember", "/trust-device/"),
     ("auth:user_devices", "/devices/"),
@@ -411,6 +415,10 @@ fn routes(name: &str) -> Vec<Route> {
         "auth:passkey" => vec![post().to(passkeys::sign_in)],
         "auth:passkey_register_options" => vec![post().to(passkeys::register_options)],
         "auth:passkey_register" => vec![post().to(passkeys::register)],
+        "auth:passkey_rename" => vec![post().to(passkeys::rename)],
+        "auth:passkey_remove" => vec![post().to(passkeys::remove)],
+        "auth:passwordless_options" => vec![post().to(passkeys::passwordless_options)],
+        "auth:passwordless" => vec![post().to(passkeys::passwordless)],
         "auth:totp_setup" => vec![get().to(totp::get), post().to(totp::post)],
         "auth:confirm_remember" => {
             vec![get().to(devices::trust_get), post().to(devices::trust_post)]

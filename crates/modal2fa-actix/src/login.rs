@@ -14,6 +14,7 @@ pub(crate) fn modal(flow: &Flow, next: &str, errors: Vec<String>, username: &str
     let mut ctx = with_errors(errors);
     ctx.insert("next", next);
     ctx.insert("username", username);
+    ctx.insert("passwordless", &flow.auth().passkeys.passwordless_offered());
     flow.modal("login", "Sign in", ctx)
 }
 

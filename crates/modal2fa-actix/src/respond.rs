@@ -211,6 +211,19 @@ impl Flow {
         self.apply(&report)?;
         let htmx = is_htmx(&self.req);
         let resp = match report.outcome {
+            Outcome::SignedIn { .. } if report.offer_recovery_codes => {
+                if htmx {
+                    crate::recovery::offer_modal(self, next, report.offer_trust)
+                } else {
+                    let to = self.path("auth:recovery_codes");
+                    let after = if report.offer_trust {
+                        "&after=trust"
+                    } else {
+                        ""
+                    };
+                    redirect(&format!("{to}?offer=1{after}&next={}", encode(next)))
+                }
+            }
             Outcome::SignedIn { .. } if report.offer_trust => {
                 if htmx {
                     crate::devices::trust_modal(self, next, vec![])

@@ -24,8 +24,18 @@ pub(crate) fn modal(
     ctx.insert("next", next);
     ctx.insert("setup", &setup);
     ctx.insert("step_up", &matches!(state, LoginState::StepUp(_)));
-    let passkey = matches!(state, LoginState::PendingSecondFactor(p) if p.passkey);
-    ctx.insert("passkey", &(passkey && flow.auth().passkeys.enabled()));
+    let passkey = match state {
+        LoginState::PendingSecondFactor(p) => p.passkey,
+        LoginState::StepUp(s) => s.passkey,
+        _ => false,
+    };
+    let passkeys = flow.auth().passkeys.enabled();
+    ctx.insert("passkey", &(passkey && passkeys));
+    ctx.insert("passkey_setup", &passkeys);
+    ctx.insert(
+        "suggested_name",
+        &crate::devices::device_name(&flow.ctx.user_agent),
+    );
     let title = if setup {
         "Set up two-factor authentication"
     } else {

@@ -106,6 +106,7 @@ impl PortSessionStore {
             id_hash: hash(key),
             user_id: login.signed_in().map(|s| s.user_id),
             method: login.signed_in().map(|s| s.method),
+            passkey_id: login.signed_in().and_then(|s| s.passkey),
             ip: text(CLIENT_IP).and_then(|v| v.parse().ok()),
             user_agent: text(USER_AGENT).unwrap_or_default(),
             created_at,

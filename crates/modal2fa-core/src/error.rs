@@ -33,6 +33,8 @@ pub enum Forbidden {
     PasskeysDisabled,
     /// No WebAuthn relying party is configured: passkeys are off on this server.
     PasskeysNotConfigured,
+    /// The policy hook `allow_passwordless` turns passwordless sign-in off.
+    PasswordlessDisabled,
     /// The `can_manage_users` hook said no.
     ManageUsers,
     /// The `can_manage_security` hook said no.

@@ -40,6 +40,7 @@ pub fn step(
             _ => Transition::stay(state, Outcome::Refused(Refusal::NoPendingLogin), vec![]),
         },
         LoginEvent::Microsoft(verdict) => microsoft(state, verdict, now),
+        LoginEvent::Passwordless(verdict) => passwordless(state, verdict, now),
         LoginEvent::BeginStepUp {
             allowed_methods,
             lockout_key,
@@ -53,6 +54,7 @@ pub fn step(
                     lockout_key,
                     since: now,
                     failed_codes: 0,
+                    passkey: false,
                 }),
                 effects: vec![Effect::Audit(AuditKind::StepUpStarted)],
                 outcome: Outcome::SecondFactorRequired { setup: false },
@@ -123,9 +125,9 @@ fn sign_in(
 
 /// A step-up proved: a new session id and the counter cleared, but no new sign-in is
 /// recorded (the user was signed in all along).
-fn stepped_up(user_id: UserId, key: LockoutKey, now: OffsetDateTime) -> Transition {
-    signed_in_as(
-        user_id,
+fn stepped_up(session: &SignedIn, key: LockoutKey, now: OffsetDateTime) -> Transition {
+    let mut t = signed_in_as(
+        session.user_id,
         AuthMethod::TwoFactor,
         false,
         now,
@@ -134,7 +136,12 @@ fn stepped_up(user_id: UserId, key: LockoutKey, now: OffsetDateTime) -> Transiti
             Effect::ClearFailures(key),
             Effect::Audit(AuditKind::LoginSucceeded),
         ],
-    )
+    );
+    // What established the session still did.
+    if let LoginState::SignedIn(s) = &mut t.state {
+        s.passkey = session.passkey;
+    }
+    t
 }
 
 fn signed_in_as(
@@ -150,6 +157,7 @@ fn signed_in_as(
             method,
             at: now,
             trust_offer,
+            passkey: None,
         }),
         effects,
         outcome: Outcome::SignedIn { method },
@@ -311,7 +319,7 @@ fn second_factor(
                 s.failed_codes,
                 config,
                 CodeTarget {
-                    accepted: || stepped_up(s.signed_in.user_id, s.lockout_key.clone(), now),
+                    accepted: || stepped_up(&s.signed_in, s.lockout_key.clone(), now),
                     counted: |failed_codes| {
                         LoginState::StepUp(StepUp {
                             failed_codes,
@@ -431,6 +439,32 @@ fn microsoft(state: &LoginState, verdict: MicrosoftVerdict, now: OffsetDateTime)
                 )
             }
         }
+    }
+}
+
+/// A passkey alone: signs in whoever it named, replacing whatever the session was (as
+/// every sign-in does). The client address's lock was read when the attempt was counted;
+/// a locked address's assertion was not checked.
+fn passwordless(
+    state: &LoginState,
+    verdict: PasswordlessVerdict,
+    now: OffsetDateTime,
+) -> Transition {
+    match verdict {
+        PasswordlessVerdict::Locked { until } => Transition::stay(
+            state,
+            Outcome::Refused(Refusal::Locked { until }),
+            vec![Effect::Audit(AuditKind::LoginLocked)],
+        ),
+        PasswordlessVerdict::Rejected => Transition::stay(
+            state,
+            Outcome::Refused(Refusal::PasskeyRejected),
+            vec![Effect::Audit(AuditKind::LoginFailed)],
+        ),
+        PasswordlessVerdict::Accepted {
+            user_id,
+            lockout_key,
+        } => sign_in(user_id, AuthMethod::Passkey, lockout_key, now),
     }
 }
 

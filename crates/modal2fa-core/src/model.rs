@@ -91,15 +91,19 @@ pub enum AuthMethod {
     /// Sign in with Microsoft.
     #[serde(rename = "microsoft")]
     Microsoft,
+    /// A passkey alone, with user verification (passwordless).
+    #[serde(rename = "passkey")]
+    Passkey,
 }
 
 impl AuthMethod {
     /// Every method.
-    pub const ALL: [AuthMethod; 4] = [
+    pub const ALL: [AuthMethod; 5] = [
         AuthMethod::Password,
         AuthMethod::Cookie,
         AuthMethod::TwoFactor,
         AuthMethod::Microsoft,
+        AuthMethod::Passkey,
     ];
 
     /// The stable name stored in sessions and shown to admins.
@@ -109,6 +113,7 @@ impl AuthMethod {
             Self::Cookie => "cookie",
             Self::TwoFactor => "2fa",
             Self::Microsoft => "microsoft",
+            Self::Passkey => "passkey",
         }
     }
 }
@@ -122,7 +127,7 @@ impl FromStr for AuthMethod {
             .ok_or(ParseError::new(
                 "method",
                 Problem::UnknownName {
-                    expected: "password, cookie, 2fa or microsoft",
+                    expected: "password, cookie, 2fa, microsoft or passkey",
                 },
             ))
     }
@@ -316,6 +321,9 @@ pub struct SessionRecord {
     pub user_id: Option<UserId>,
     /// How the user signed in.
     pub method: Option<AuthMethod>,
+    /// The passkey (its store id) the session was established with, if any: removing
+    /// that passkey ends the session.
+    pub passkey_id: Option<i64>,
     /// Client address at creation.
     pub ip: Option<IpAddr>,
     /// Browser at creation.

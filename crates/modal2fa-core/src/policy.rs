@@ -77,9 +77,24 @@ pub trait AuthPolicy: Send + Sync {
         UserVerification::Discouraged
     }
 
-    /// Resident-key requirement for this user's passkeys (default: discouraged).
-    fn passkey_resident_key(&self, _user: &User) -> ResidentKey {
-        ResidentKey::Discouraged
+    /// Resident-key (discoverable credential) requirement for this user's passkeys: only
+    /// a discoverable passkey can sign in without a username (default: `preferred` when
+    /// [`Self::passkey_user_verification`] asks for verification, else `discouraged`, so a
+    /// touch-only security key keeps its few resident slots).
+    fn passkey_resident_key(&self, user: &User) -> ResidentKey {
+        match self.passkey_user_verification(user) {
+            UserVerification::Discouraged => ResidentKey::Discouraged,
+            UserVerification::Preferred | UserVerification::Required => ResidentKey::Preferred,
+        }
+    }
+
+    /// Whether a passkey alone may sign in (passwordless): with `None`, whether the login
+    /// modal offers it at all (the "Sign in with a passkey" button and browser autofill);
+    /// with the user a passkey named, whether that user may sign in so (default: yes).
+    /// Whatever this says, only a passkey registered with user verification, whose
+    /// assertion verified the user again, signs in alone.
+    fn allow_passwordless(&self, _user: Option<&User>) -> bool {
+        true
     }
 
     /// Whether the user may trust devices (default: yes).
@@ -98,17 +113,26 @@ pub trait AuthPolicy: Send + Sync {
     }
 
     /// Session methods that may manage second factors; others are sent through step-up
-    /// (default: `2fa` and `microsoft`).
+    /// (default: `2fa`, `microsoft` and `passkey` — a passwordless sign-in used a passkey
+    /// with user verification, itself two factors).
     fn factor_management_methods(&self) -> Vec<AuthMethod> {
-        vec![AuthMethod::TwoFactor, AuthMethod::Microsoft]
+        vec![
+            AuthMethod::TwoFactor,
+            AuthMethod::Microsoft,
+            AuthMethod::Passkey,
+        ]
     }
 
     /// Session methods that pass the page guard `SecondFactorUser` of a web layer (the
-    /// host's pages "behind 2FA"); others are sent through step-up (default: `2fa` and
-    /// `microsoft`). Separate from [`Self::factor_management_methods`], so relaxing who may
-    /// manage factors never weakens the host's page guards.
+    /// host's pages "behind 2FA"); others are sent through step-up (default: `2fa`,
+    /// `microsoft` and `passkey`). Separate from [`Self::factor_management_methods`], so
+    /// relaxing who may manage factors never weakens the host's page guards.
     fn page_guard_methods(&self) -> Vec<AuthMethod> {
-        vec![AuthMethod::TwoFactor, AuthMethod::Microsoft]
+        vec![
+            AuthMethod::TwoFactor,
+            AuthMethod::Microsoft,
+            AuthMethod::Passkey,
+        ]
     }
 
     /// Whether the user may use the user admin (default: superusers).
@@ -285,7 +309,11 @@ mod tests {
         assert!(p.two_factor_enabled(&ctx));
         assert_eq!(
             p.factor_management_methods(),
-            vec![AuthMethod::TwoFactor, AuthMethod::Microsoft]
+            vec![
+                AuthMethod::TwoFactor,
+                AuthMethod::Microsoft,
+                AuthMethod::Passkey
+            ]
         );
         assert!(!p.microsoft_allow_guests());
         assert!(p.is_ip_excluded(

@@ -445,6 +445,9 @@ pub trait SessionStore: Send + Sync {
     async fn list_active(&self, now: OffsetDateTime, page: Page) -> PortResult<Vec<SessionRecord>>;
     /// Deletes every session of a user; returns how many.
     async fn delete_for_user(&self, user: UserId) -> PortResult<u64>;
+    /// Deletes every session of `user` established with the passkey `passkey` (its store
+    /// id, [`SessionRecord::passkey_id`]); returns how many.
+    async fn delete_for_passkey(&self, user: UserId, passkey: i64) -> PortResult<u64>;
     /// Deletes expired sessions; returns how many.
     async fn purge_expired(&self, now: OffsetDateTime) -> PortResult<u64>;
 }

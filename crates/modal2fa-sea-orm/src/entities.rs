@@ -183,6 +183,7 @@ pub mod sessions {
         pub id_hash: String,
         pub user_id: Option<i64>,
         pub method: Option<String>,
+        pub passkey_id: Option<i64>,
         pub ip: Option<String>,
         pub user_agent: String,
         pub created_at: i64,

@@ -134,6 +134,10 @@ impl SessionStore for Outage<dyn SessionStore> {
         self.up()?;
         self.inner.delete_for_user(user).await
     }
+    async fn delete_for_passkey(&self, user: UserId, passkey: i64) -> PortResult<u64> {
+        self.up()?;
+        self.inner.delete_for_passkey(user, passkey).await
+    }
     async fn purge_expired(&self, now: OffsetDateTime) -> PortResult<u64> {
         self.up()?;
         self.inner.purge_expired(now).await

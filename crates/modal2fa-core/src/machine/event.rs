@@ -141,6 +141,8 @@ pub enum LoginEvent {
     FactorEnrolled(FactorKind),
     /// Returned from Microsoft.
     Microsoft(MicrosoftVerdict),
+    /// A passkey alone was presented (passwordless sign-in).
+    Passwordless(PasswordlessVerdict),
     /// A signed-in user wants factor management, which needs one of these methods.
     BeginStepUp {
         /// Policy `factor_management_methods`.
@@ -152,4 +154,25 @@ pub enum LoginEvent {
     Cancel,
     /// Sign out.
     Logout,
+}
+
+/// What a passwordless sign-in's assertion came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordlessVerdict {
+    /// A discoverable passkey registered with user verification verified the user again,
+    /// and names this active user, whom the policy lets sign in so.
+    Accepted {
+        /// Who.
+        user_id: UserId,
+        /// The user's lockout key (a sign-in settles it, as any sign-in does).
+        lockout_key: LockoutKey,
+    },
+    /// The client address is locked; the assertion was not checked.
+    Locked {
+        /// When the lock ends.
+        until: OffsetDateTime,
+    },
+    /// Anything else: the assertion did not verify, named no credential or a touch-only
+    /// one, lacked user verification, or the user may not sign in without a password.
+    Rejected,
 }

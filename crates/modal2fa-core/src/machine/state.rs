@@ -74,6 +74,11 @@ pub struct SignedIn {
     /// passed a second factor (never by a step-up), taken by the first answer.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub trust_offer: bool,
+    /// The passkey (its store id) that established the session: a passkey as the second
+    /// factor, the first factor of a set-up login, or a passwordless sign-in. Removing
+    /// that passkey ends the session. A step-up keeps what established the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey: Option<i64>,
 }
 
 /// A step-up in progress.
@@ -87,6 +92,9 @@ pub struct StepUp {
     pub since: OffsetDateTime,
     /// Wrong codes so far.
     pub failed_codes: u8,
+    /// The user has a passkey to offer (the 2FA modal starts its prompt at once).
+    #[serde(default)]
+    pub passkey: bool,
 }
 
 impl LoginState {
@@ -98,6 +106,18 @@ impl LoginState {
                 ..s.clone()
             }),
             other => other.clone(),
+        }
+    }
+
+    /// The same state, recording that `passkey` (its store id) established the session
+    /// when it is a signed-in one; any other state as it is.
+    pub fn established_with(self, passkey: i64) -> LoginState {
+        match self {
+            LoginState::SignedIn(s) => LoginState::SignedIn(SignedIn {
+                passkey: Some(passkey),
+                ..s
+            }),
+            other => other,
         }
     }
 

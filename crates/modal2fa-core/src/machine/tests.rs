@@ -75,6 +75,7 @@ fn signed(method: AuthMethod) -> LoginState {
         method,
         at: NOW - Duration::hours(1),
         trust_offer: false,
+        passkey: None,
     })
 }
 
@@ -85,10 +86,12 @@ fn step_up(failed: u8, since: OffsetDateTime) -> LoginState {
             method: AuthMethod::Cookie,
             at: NOW - Duration::hours(1),
             trust_offer: false,
+            passkey: None,
         },
         lockout_key: ukey(),
         since,
         failed_codes: failed,
+        passkey: false,
     })
 }
 
@@ -99,6 +102,7 @@ fn signed_in_now(method: AuthMethod) -> SignedIn {
         method,
         at: NOW,
         trust_offer: method == AuthMethod::TwoFactor,
+        passkey: None,
     }
 }
 
@@ -137,6 +141,13 @@ fn step_up_event() -> LoginEvent {
         allowed_methods: vec![AuthMethod::TwoFactor, AuthMethod::Microsoft],
         lockout_key: ukey(),
     }
+}
+
+fn passwordless_accepted() -> LoginEvent {
+    LoginEvent::Passwordless(PasswordlessVerdict::Accepted {
+        user_id: UID,
+        lockout_key: ukey(),
+    })
 }
 
 fn ms_accepted(satisfies: bool, applies: bool, has_factor: bool, optional: bool) -> LoginEvent {
@@ -475,10 +486,11 @@ fn cases() -> Vec<Case> {
             from: signed(AuthMethod::Password),
             event: step_up_event(),
             to: LoginState::StepUp(StepUp {
-                signed_in: SignedIn { user_id: UID, method: AuthMethod::Password, at: NOW - Duration::hours(1), trust_offer: false },
+                signed_in: SignedIn { user_id: UID, method: AuthMethod::Password, at: NOW - Duration::hours(1), trust_offer: false, passkey: None },
                 lockout_key: ukey(),
                 since: NOW,
                 failed_codes: 0,
+                passkey: false,
             }),
             outcome: Outcome::SecondFactorRequired { setup: false },
             effects: vec![Effect::Audit(AuditKind::StepUpStarted)],
@@ -646,6 +658,41 @@ fn cases() -> Vec<Case> {
             outcome: Outcome::SignedIn { method: AuthMethod::Microsoft },
             effects: sign_in_effects(),
         },
+        // --- passwordless ---
+        Case {
+            name: "a passkey alone signs in with method passkey",
+            from: LoginState::Anonymous,
+            event: passwordless_accepted(),
+            to: signed_now(AuthMethod::Passkey),
+            outcome: Outcome::SignedIn { method: AuthMethod::Passkey },
+            effects: sign_in_effects(),
+        },
+        Case {
+            name: "a passkey alone replaces a pending login",
+            from: pending(false, 2, NOW),
+            event: passwordless_accepted(),
+            to: signed_now(AuthMethod::Passkey),
+            outcome: Outcome::SignedIn { method: AuthMethod::Passkey },
+            effects: sign_in_effects(),
+        },
+        Case {
+            name: "a rejected passkey changes nothing and is audited as a failed sign-in",
+            from: LoginState::Anonymous,
+            event: LoginEvent::Passwordless(PasswordlessVerdict::Rejected),
+            to: LoginState::Anonymous,
+            outcome: Outcome::Refused(Refusal::PasskeyRejected),
+            effects: vec![Effect::Audit(AuditKind::LoginFailed)],
+        },
+        Case {
+            name: "a passkey from a locked address is refused as locked",
+            from: LoginState::Anonymous,
+            event: LoginEvent::Passwordless(PasswordlessVerdict::Locked {
+                until: NOW + Duration::seconds(30),
+            }),
+            to: LoginState::Anonymous,
+            outcome: locked,
+            effects: vec![Effect::Audit(AuditKind::LoginLocked)],
+        },
     ]
     .into_iter()
     .chain(
@@ -704,6 +751,7 @@ fn every_state_and_event_pair_is_covered_by_the_table() {
             LoginEvent::BeginStepUp { .. } => 4,
             LoginEvent::Cancel => 5,
             LoginEvent::Logout => 6,
+            LoginEvent::Passwordless(_) => 7,
         }
     }
     let covered: std::collections::HashSet<(u8, u8)> = cases()
@@ -726,6 +774,7 @@ fn every_state_and_event_pair_is_covered_by_the_table() {
         step_up_event(),
         LoginEvent::Cancel,
         LoginEvent::Logout,
+        passwordless_accepted(),
     ];
     let mut uncovered = Vec::new();
     for s in &states {
@@ -741,7 +790,17 @@ fn every_state_and_event_pair_is_covered_by_the_table() {
             }
         }
     }
-    let allowed_by_sibling = [(1, 3), (2, 3), (3, 3), (3, 0), (0, 5), (1, 0), (2, 2)];
+    let allowed_by_sibling = [
+        (1, 3),
+        (2, 3),
+        (3, 3),
+        (3, 0),
+        (0, 5),
+        (1, 0),
+        (2, 2),
+        (2, 7),
+        (3, 7),
+    ];
     uncovered.retain(|p| !allowed_by_sibling.contains(p));
     assert!(
         uncovered.is_empty(),
@@ -766,6 +825,8 @@ fn a_sign_in_from_any_state_replaces_it() {
         assert_eq!(t.state, signed_now(AuthMethod::Password));
         let t = step(&from, ms_accepted(true, true, true, false), NOW, &config);
         assert_eq!(t.state, signed_now(AuthMethod::Microsoft));
+        let t = step(&from, passwordless_accepted(), NOW, &config);
+        assert_eq!(t.state, signed_now(AuthMethod::Passkey));
     }
 }
 
@@ -780,6 +841,21 @@ fn the_state_survives_a_json_round_trip() {
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<LoginState>(&json).unwrap(), s);
     }
+}
+
+#[test]
+fn a_step_up_keeps_the_passkey_that_established_the_session() {
+    let mut s = step_up(0, NOW);
+    if let LoginState::StepUp(u) = &mut s {
+        u.signed_in.passkey = Some(7);
+    }
+    let t = step(
+        &s,
+        LoginEvent::SecondFactor(FactorVerdict::Accepted(FactorKind::Totp)),
+        NOW,
+        &MachineConfig::default(),
+    );
+    assert_eq!(t.state.signed_in().and_then(|s| s.passkey), Some(7));
 }
 
 #[test]

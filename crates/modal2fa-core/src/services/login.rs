@@ -93,6 +93,7 @@ impl Context {
             end_session: instructions.end,
             trusted_device_cookie: cookie,
             offer_trust,
+            offer_recovery_codes: false,
         })
     }
 
@@ -443,7 +444,7 @@ impl LoginService {
             user: Some(&user),
             ..StepFacts::default()
         };
-        c.finish(t, facts, ctx).await
+        Ok(c.finish(t, facts, ctx).await?.first_factor_set_up())
     }
 
     /// Sends a signed-in session that may not manage factors through the 2FA modal.
@@ -467,7 +468,15 @@ impl LoginService {
             user: Some(&user),
             ..StepFacts::default()
         };
-        c.finish(t, facts, ctx).await
+        let mut report = c.finish(t, facts, ctx).await?;
+        // Offer the user's passkeys at once, as a pending login does.
+        if let LoginState::StepUp(s) = &mut report.state
+            && c.ceremonies.is_some()
+            && c.policy.allow_passkeys(&user)
+        {
+            s.passkey = c.ports.factors.count_factors(user.id).await?.webauthn > 0;
+        }
+        Ok(report)
     }
 
     /// Closes the 2FA modal: abandons a pending login or a step-up.
@@ -500,6 +509,7 @@ impl LoginService {
             end_session: instructions.end,
             trusted_device_cookie: CookieUpdate::Keep,
             offer_trust: false,
+            offer_recovery_codes: false,
         })
     }
 

@@ -26,9 +26,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use webauthn_rs::prelude::{
-    Credential, CredentialID, PublicKeyCredential, RegisterPublicKeyCredential, SecurityKey,
-    SecurityKeyAuthentication, SecurityKeyRegistration, Url, Uuid, Webauthn, WebauthnBuilder,
-    WebauthnError,
+    AuthenticationResult, Credential, CredentialID, DiscoverableAuthentication,
+    PublicKeyCredential, RegisterPublicKeyCredential, SecurityKey, SecurityKeyAuthentication,
+    SecurityKeyRegistration, Url, Uuid, Webauthn, WebauthnBuilder, WebauthnError,
 };
 
 use super::Context;
@@ -38,9 +38,10 @@ use crate::model::{
     AuditKind, FactorKind, NewWebAuthnCredential, RequestContext, SecurityEventKind, User, UserId,
     WebAuthnCredential,
 };
-use crate::policy::UserVerification;
+use crate::policy::{ResidentKey, UserVerification};
 use crate::services::LoginReport;
 use crate::settings::RelyingParty;
+use webauthn_rs_proto::{ResidentKeyRequirement, UserVerificationPolicy};
 
 /// The longest credential id accepted, in bytes (WebAuthn's limit).
 pub const MAX_CREDENTIAL_ID_LEN: usize = 1023;
@@ -79,7 +80,7 @@ impl Ceremonies {
         }
     }
 
-    fn for_policy(&self, uv: UserVerification) -> &Webauthn {
+    pub(super) fn for_policy(&self, uv: UserVerification) -> &Webauthn {
         match uv {
             UserVerification::Discouraged => &self.touch_only,
             UserVerification::Preferred | UserVerification::Required => &self.verifying,
@@ -99,7 +100,7 @@ pub struct Ceremony {
 }
 
 impl Ceremony {
-    fn new(options: &impl Serialize, kept: &Kept) -> ServiceResult<Self> {
+    pub(super) fn new(options: &impl Serialize, kept: &Kept) -> ServiceResult<Self> {
         Ok(Self {
             options: serde_json::to_string(options).map_err(unexpected)?,
             state: serde_json::to_string(kept).map_err(unexpected)?,
@@ -110,7 +111,7 @@ impl Ceremony {
 /// What a [`Ceremony::state`] holds.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "ceremony", rename_all = "snake_case")]
-enum Kept {
+pub(super) enum Kept {
     Registration {
         user: UserId,
         begun: i64,
@@ -123,12 +124,17 @@ enum Kept {
         uv: Uv,
         state: SecurityKeyAuthentication,
     },
+    /// A passwordless sign-in: for no one yet (the passkey will say whom).
+    Discoverable {
+        begun: i64,
+        state: DiscoverableAuthentication,
+    },
 }
 
 /// The policy a ceremony was begun under.
 #[derive(Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-enum Uv {
+pub(super) enum Uv {
     Discouraged,
     Preferred,
     Required,
@@ -154,16 +160,17 @@ impl From<Uv> for UserVerification {
     }
 }
 
-fn unexpected(e: impl std::error::Error + Send + Sync + 'static) -> ServiceError {
+pub(super) fn unexpected(e: impl std::error::Error + Send + Sync + 'static) -> ServiceError {
     ServiceError::Unexpected(Box::new(e))
 }
 
-/// Passkeys and security keys: registration, the second-factor ceremony, and the list.
+/// Passkeys and security keys: registration, the second-factor ceremony, passwordless
+/// sign-in, and the user's list (rename, remove).
 #[derive(Clone)]
 pub struct PasskeyService(pub(crate) Arc<Context>);
 
 impl Context {
-    fn ceremonies(&self) -> ServiceResult<&Ceremonies> {
+    pub(super) fn ceremonies(&self) -> ServiceResult<&Ceremonies> {
         self.ceremonies
             .as_ref()
             .ok_or(ServiceError::Forbidden(Forbidden::PasskeysNotConfigured))
@@ -171,7 +178,7 @@ impl Context {
 
     /// The account's WebAuthn user handle: an HMAC of its id under a key of its own, so
     /// it is stable, names no one, and differs between deployments.
-    fn user_handle(&self, user: UserId) -> Uuid {
+    pub(super) fn user_handle(&self, user: UserId) -> Uuid {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.user_handle_key)
             .expect("any key length");
         mac.update(format!("webauthn-user|{user}").as_bytes());
@@ -181,13 +188,15 @@ impl Context {
         Uuid::from_bytes(bytes)
     }
 
-    /// The kept state of a ceremony, if it is `user`'s and still open.
-    fn open_kept(&self, kept: &str, user: UserId) -> Result<Kept, Refusal> {
+    /// The kept state of a ceremony, if it is `user`'s (`None`: a passwordless one, for no
+    /// one yet) and still open.
+    pub(super) fn open_kept(&self, kept: &str, user: Option<UserId>) -> Result<Kept, Refusal> {
         let kept: Kept = serde_json::from_str(kept).map_err(|_| Refusal::CeremonyExpired)?;
         let (owner, begun) = match &kept {
             Kept::Registration { user, begun, .. } | Kept::Authentication { user, begun, .. } => {
-                (*user, *begun)
+                (Some(*user), *begun)
             }
+            Kept::Discoverable { begun, .. } => (None, *begun),
         };
         let timeout = self
             .ceremonies
@@ -199,10 +208,107 @@ impl Context {
         }
         Ok(kept)
     }
+
+    /// Stores what a verified assertion changed: the counter, the backup state, the
+    /// credential's own state, the time of use.
+    pub(super) async fn record_passkey_use(
+        &self,
+        stored: &WebAuthnCredential,
+        result: &AuthenticationResult,
+    ) -> ServiceResult<()> {
+        let mut key = security_key(stored)?;
+        key.update_credential(result);
+        let serialized = serde_json::to_string(&key).map_err(unexpected)?;
+        self.ports
+            .factors
+            .update_webauthn_use(
+                stored.id,
+                result.counter(),
+                result.backup_state(),
+                serialized,
+                self.now(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Verifies a registration begun for `user` and stores the credential under `name`
+    /// (trimmed; "Security key" when empty), voids the trusted devices and tells the
+    /// owner. Refused: a ceremony of another account or past its timeout, an answer that
+    /// does not verify, a credential id over [`MAX_CREDENTIAL_ID_LEN`] bytes, no user
+    /// verification where the policy required it; a credential id registered already (to
+    /// anyone) is a conflict. With `first_factor`, a user who has enrolled a factor since
+    /// is [`Forbidden::FactorEnrolledMeanwhile`].
+    pub(super) async fn register_passkey(
+        &self,
+        user: &User,
+        kept: &str,
+        answer: &str,
+        name: &str,
+        first_factor: bool,
+        ctx: &RequestContext,
+    ) -> ServiceResult<WebAuthnCredential> {
+        let ceremonies = self.ceremonies()?;
+        let Kept::Registration { uv, state: reg, .. } = self.open_kept(kept, Some(user.id))? else {
+            return Err(Refusal::CeremonyExpired.into());
+        };
+        let answer: RegisterPublicKeyCredential =
+            serde_json::from_str(answer).map_err(|_| Refusal::PasskeyRejected)?;
+        let key = ceremonies
+            .for_policy(uv.into())
+            .finish_securitykey_registration(&answer, &reg)
+            .map_err(|e| {
+                tracing::info!(error = %e, user = %user.id, "a passkey registration did not verify");
+                Refusal::PasskeyRejected
+            })?;
+        let cred: Credential = key.clone().into();
+        if cred.cred_id.len() > MAX_CREDENTIAL_ID_LEN || (uv == Uv::Required && !cred.user_verified)
+        {
+            return Err(Refusal::PasskeyRejected.into());
+        }
+        if first_factor {
+            let counts = self.ports.factors.count_factors(user.id).await?;
+            if self.counts_as_factor(user, &counts) {
+                return Err(Forbidden::FactorEnrolledMeanwhile.into());
+            }
+        }
+        let name: String = name.trim().chars().take(MAX_NAME_LEN).collect();
+        let stored = self
+            .ports
+            .factors
+            .add_webauthn(NewWebAuthnCredential {
+                user_id: user.id,
+                name: if name.is_empty() {
+                    "Security key".to_owned()
+                } else {
+                    name
+                },
+                credential_id: cred.cred_id.to_vec(),
+                credential: serde_json::to_string(&key).map_err(unexpected)?,
+                sign_count: cred.counter,
+                transports: transport_names(&cred),
+                backup_eligible: cred.backup_eligible,
+                backup_state: cred.backup_state,
+                created_at: self.now(),
+            })
+            .await?;
+        self.ports.trusted_devices.delete_all(user.id).await?;
+        self.audit(
+            AuditKind::FactorAdded,
+            Some(user.id),
+            None,
+            ctx,
+            Some("passkey".into()),
+        )
+        .await;
+        self.notify(user, SecurityEventKind::PasskeyAdded, ctx)
+            .await;
+        Ok(stored)
+    }
 }
 
 /// A stored credential as webauthn-rs's security key.
-fn security_key(stored: &WebAuthnCredential) -> ServiceResult<SecurityKey> {
+pub(super) fn security_key(stored: &WebAuthnCredential) -> ServiceResult<SecurityKey> {
     serde_json::from_str(&stored.credential).map_err(unexpected)
 }
 
@@ -229,14 +335,13 @@ impl PasskeyService {
         Ok(c.ports.factors.webauthn_credentials(user.id).await?)
     }
 
-    /// Begins registering a passkey for the signed-in user (a first factor, or one more
-    /// for a session that may manage factors; others step up first).
+    /// Begins registering a passkey: a first factor (a set-up login, or a signed-in user
+    /// without one), or one more for a session that may manage factors (others step up
+    /// first). The browser is told the user's credentials (`excludeCredentials`), the
+    /// user verification and the resident-key requirement the policy asks for this user.
     pub async fn begin_registration(&self, state: &LoginState) -> ServiceResult<Ceremony> {
         let c = &self.0;
         let ceremonies = c.ceremonies()?;
-        if let LoginState::PendingSecondFactor(_) = state {
-            return Err(Forbidden::FinishSigningInFirst.into());
-        }
         let user = c.enrolling_user(state).await?;
         if !c.policy.allow_passkeys(&user) {
             return Err(Forbidden::PasskeysDisabled.into());
@@ -250,7 +355,7 @@ impl PasskeyService {
             .map(|k| CredentialID::from(k.credential_id))
             .collect();
         let uv = c.policy.passkey_user_verification(&user);
-        let (options, state) = ceremonies
+        let (mut options, state) = ceremonies
             .for_policy(uv)
             .start_securitykey_registration(
                 c.user_handle(user.id),
@@ -261,6 +366,22 @@ impl PasskeyService {
                 None,
             )
             .map_err(unexpected)?;
+        // A hint to the authenticator only: whether it keeps the credential discoverable
+        // (what passwordless sign-in needs) is not part of what the server verifies.
+        if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+            let resident = c.policy.passkey_resident_key(&user);
+            selection.resident_key = Some(match resident {
+                ResidentKey::Discouraged => ResidentKeyRequirement::Discouraged,
+                ResidentKey::Preferred => ResidentKeyRequirement::Preferred,
+                ResidentKey::Required => ResidentKeyRequirement::Required,
+            });
+            selection.require_resident_key = resident == ResidentKey::Required;
+            // webauthn-rs asks a verifying key for `preferred`; `required` is enforced
+            // here when the answer comes, and the browser is told so it verifies.
+            if uv == UserVerification::Required {
+                selection.user_verification = UserVerificationPolicy::Required;
+            }
+        }
         let begun = c.now().unix_timestamp();
         let (user, uv) = (user.id, uv.into());
         Ceremony::new(
@@ -274,9 +395,9 @@ impl PasskeyService {
         )
     }
 
-    /// Finishes a registration with the browser's answer: stores the credential under
-    /// `name` (trimmed; "Security key" when empty), voids the trusted devices and tells
-    /// the owner. A credential id registered already (to anyone) is a conflict.
+    /// Finishes a registration of a signed-in user with the browser's answer (see
+    /// [`Context::register_passkey`]). A set-up login finishes with
+    /// [`Self::complete_setup`] instead.
     pub async fn finish_registration(
         &self,
         state: &LoginState,
@@ -286,56 +407,12 @@ impl PasskeyService {
         ctx: &RequestContext,
     ) -> ServiceResult<WebAuthnCredential> {
         let c = &self.0;
-        let ceremonies = c.ceremonies()?;
-        let user = c.enrolling_user(state).await?;
-        let Kept::Registration { uv, state: reg, .. } = c.open_kept(kept, user.id)? else {
-            return Err(Refusal::CeremonyExpired.into());
-        };
-        let answer: RegisterPublicKeyCredential =
-            serde_json::from_str(answer).map_err(|_| Refusal::PasskeyRejected)?;
-        let key = ceremonies
-            .for_policy(uv.into())
-            .finish_securitykey_registration(&answer, &reg)
-            .map_err(|e| {
-                tracing::info!(error = %e, user = %user.id, "a passkey registration did not verify");
-                Refusal::PasskeyRejected
-            })?;
-        let cred: Credential = key.clone().into();
-        if cred.cred_id.len() > MAX_CREDENTIAL_ID_LEN || (uv == Uv::Required && !cred.user_verified)
-        {
-            return Err(Refusal::PasskeyRejected.into());
+        if let LoginState::PendingSecondFactor(_) = state {
+            return Err(Forbidden::FinishSigningInFirst.into());
         }
-        let name: String = name.trim().chars().take(MAX_NAME_LEN).collect();
-        let stored = c
-            .ports
-            .factors
-            .add_webauthn(NewWebAuthnCredential {
-                user_id: user.id,
-                name: if name.is_empty() {
-                    "Security key".to_owned()
-                } else {
-                    name
-                },
-                credential_id: cred.cred_id.to_vec(),
-                credential: serde_json::to_string(&key).map_err(unexpected)?,
-                sign_count: cred.counter,
-                transports: transport_names(&cred),
-                backup_eligible: cred.backup_eligible,
-                backup_state: cred.backup_state,
-                created_at: c.now(),
-            })
-            .await?;
-        c.ports.trusted_devices.delete_all(user.id).await?;
-        c.audit(
-            AuditKind::FactorAdded,
-            Some(user.id),
-            None,
-            ctx,
-            Some("passkey".into()),
-        )
-        .await;
-        c.notify(&user, SecurityEventKind::PasskeyAdded, ctx).await;
-        Ok(stored)
+        let user = c.enrolling_user(state).await?;
+        c.register_passkey(&user, kept, answer, name, false, ctx)
+            .await
     }
 
     /// Begins the second-factor ceremony of a pending login or a step-up: the user's
@@ -358,10 +435,13 @@ impl PasskeyService {
             return Err(Refusal::NotAllowed.into());
         }
         let uv = c.policy.passkey_user_verification(&user);
-        let (options, state) = ceremonies
+        let (mut options, state) = ceremonies
             .for_policy(uv)
             .start_securitykey_authentication(&keys)
             .map_err(unexpected)?;
+        if uv == UserVerification::Required {
+            options.public_key.user_verification = UserVerificationPolicy::Required;
+        }
         let begun = c.now().unix_timestamp();
         let (user, uv) = (user.id, uv.into());
         Ceremony::new(
@@ -389,22 +469,27 @@ impl PasskeyService {
         let Some((pending, _)) = c.pending_user(state).await? else {
             return Ok(LoginReport::refused(state, Refusal::NoPendingLogin));
         };
-        let kept = match c.open_kept(kept, pending.id) {
+        let kept = match c.open_kept(kept, Some(pending.id)) {
             Ok(Kept::Authentication { uv, state, .. }) => (uv, state),
-            Ok(Kept::Registration { .. }) | Err(_) => {
+            Ok(Kept::Registration { .. } | Kept::Discoverable { .. }) | Err(_) => {
                 return Ok(LoginReport::refused(state, Refusal::CeremonyExpired));
             }
         };
-        let (verdict, checked, view) = match c.checkable_user(state, ctx).await? {
-            (Err(verdict), view) => (verdict, None, view),
+        let (verdict, checked, view, used) = match c.checkable_user(state, ctx).await? {
+            (Err(verdict), view) => (verdict, None, view, None),
             (Ok(user), view) => {
-                let verdict = self.verify(ceremonies, &user, kept, answer, ctx).await?;
-                (verdict, Some(user), view)
+                let (verdict, used) = self.verify(ceremonies, &user, kept, answer, ctx).await?;
+                (verdict, Some(user), view, used)
             }
         };
         let mut report = c
             .factor_step(state, verdict, view, ctx, "webauthn", checked)
             .await?;
+        // A sign-in (not a step-up: what established the session still did) records the
+        // passkey, so removing it ends the session.
+        if let (LoginState::PendingSecondFactor(_), Some(id)) = (state, used) {
+            report.state = report.state.established_with(id);
+        }
         // The machine words a rejected factor as a wrong code; this one was a passkey.
         if report.outcome == Outcome::Refused(Refusal::InvalidCode) {
             report.outcome = Outcome::Refused(Refusal::PasskeyRejected);
@@ -419,10 +504,11 @@ impl PasskeyService {
         (uv, auth): (Uv, SecurityKeyAuthentication),
         answer: &str,
         ctx: &RequestContext,
-    ) -> ServiceResult<FactorVerdict> {
+    ) -> ServiceResult<(FactorVerdict, Option<i64>)> {
         let c = &self.0;
+        let rejected = Ok((FactorVerdict::Rejected, None));
         let Ok(answer) = serde_json::from_str::<PublicKeyCredential>(answer) else {
-            return Ok(FactorVerdict::Rejected);
+            return rejected;
         };
         let result = match ceremonies
             .for_policy(uv.into())
@@ -433,15 +519,15 @@ impl PasskeyService {
                 tracing::warn!(user = %user.id, "a passkey's signature counter went backwards");
                 c.notify(user, SecurityEventKind::PasskeyCounterRegressed, ctx)
                     .await;
-                return Ok(FactorVerdict::Rejected);
+                return rejected;
             }
             Err(e) => {
                 tracing::info!(error = %e, user = %user.id, "a passkey assertion did not verify");
-                return Ok(FactorVerdict::Rejected);
+                return rejected;
             }
         };
         if uv == Uv::Required && !result.user_verified() {
-            return Ok(FactorVerdict::Rejected);
+            return rejected;
         }
         let Some(stored) = c
             .ports
@@ -450,21 +536,12 @@ impl PasskeyService {
             .await?
             .filter(|k| k.user_id == user.id)
         else {
-            return Ok(FactorVerdict::Rejected);
+            return rejected;
         };
-        let mut key = security_key(&stored)?;
-        key.update_credential(&result);
-        let serialized = serde_json::to_string(&key).map_err(unexpected)?;
-        c.ports
-            .factors
-            .update_webauthn_use(
-                stored.id,
-                result.counter(),
-                result.backup_state(),
-                serialized,
-                c.now(),
-            )
-            .await?;
-        Ok(FactorVerdict::Accepted(FactorKind::WebAuthn))
+        c.record_passkey_use(&stored, &result).await?;
+        Ok((
+            FactorVerdict::Accepted(FactorKind::WebAuthn),
+            Some(stored.id),
+        ))
     }
 }

@@ -31,6 +31,9 @@ pub struct LoginReport {
     pub trusted_device_cookie: CookieUpdate,
     /// Offer "name and trust this device" (after a 2FA sign-in, when policy and cap allow).
     pub offer_trust: bool,
+    /// Offer a set of recovery codes first: the sign-in has just set up the user's first
+    /// second factor.
+    pub offer_recovery_codes: bool,
 }
 
 impl LoginReport {
@@ -43,7 +46,15 @@ impl LoginReport {
             end_session: true,
             trusted_device_cookie: CookieUpdate::Keep,
             offer_trust: false,
+            offer_recovery_codes: false,
         }
+    }
+
+    /// The report of a set-up login that has just enrolled its first factor: when it
+    /// signed in, recovery codes are offered before anything else.
+    pub(crate) fn first_factor_set_up(mut self) -> Self {
+        self.offer_recovery_codes = matches!(self.outcome, Outcome::SignedIn { .. });
+        self
     }
 
     /// A refusal that changes nothing: the state stays as it was.
@@ -55,6 +66,7 @@ impl LoginReport {
             end_session: false,
             trusted_device_cookie: CookieUpdate::Keep,
             offer_trust: false,
+            offer_recovery_codes: false,
         }
     }
 }

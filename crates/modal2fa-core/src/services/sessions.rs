@@ -88,6 +88,7 @@ impl SessionService {
             id_hash: hash,
             user_id: state.signed_in().map(|s| s.user_id),
             method: state.signed_in().map(|s| s.method),
+            passkey_id: state.signed_in().and_then(|s| s.passkey),
             ip: Some(ctx.ip),
             user_agent: ctx.user_agent.clone(),
             created_at,

@@ -17,9 +17,9 @@ use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, 
 
 use crate::world::{PASSWORD, World, ctx, settings};
 
-const ORIGIN: &str = "http://localhost:8080";
+pub(crate) const ORIGIN: &str = "http://localhost:8080";
 
-fn passkey_world(policy: Arc<dyn AuthPolicy>) -> World {
+pub(crate) fn passkey_world(policy: Arc<dyn AuthPolicy>) -> World {
     let mem = MemoryPorts::new();
     let settings = Settings {
         relying_party: Some(RelyingParty::new("localhost", ORIGIN, "modal2fa tests").unwrap()),
@@ -34,26 +34,26 @@ fn passkey_world(policy: Arc<dyn AuthPolicy>) -> World {
     World { mem, auth }
 }
 
-fn origin(url: &str) -> Url {
+pub(crate) fn origin(url: &str) -> Url {
     Url::parse(url).unwrap()
 }
 
 /// The authenticator's answer to a registration ceremony, as the browser would post it.
-fn register(key: &mut SoftPasskey, ceremony: &Ceremony, at: &str) -> String {
+pub(crate) fn register(key: &mut SoftPasskey, ceremony: &Ceremony, at: &str) -> String {
     let options: CreationChallengeResponse = serde_json::from_str(&ceremony.options).unwrap();
     let answer = key.do_registration(origin(at), options).unwrap();
     serde_json::to_string(&answer).unwrap()
 }
 
 /// The authenticator's answer to a sign-in ceremony.
-fn assert_with(key: &mut SoftPasskey, ceremony: &Ceremony, at: &str) -> String {
+pub(crate) fn assert_with(key: &mut SoftPasskey, ceremony: &Ceremony, at: &str) -> String {
     let options: RequestChallengeResponse = serde_json::from_str(&ceremony.options).unwrap();
     let answer = key.do_authentication(origin(at), options).unwrap();
     serde_json::to_string(&answer).unwrap()
 }
 
 /// alice, signed in with her password (no factor yet), registers `key` as "YubiKey".
-async fn alice_with_a_key(w: &World, key: &mut SoftPasskey) -> LoginState {
+pub(crate) async fn alice_with_a_key(w: &World, key: &mut SoftPasskey) -> LoginState {
     w.user("alice").await;
     let signed_in = w
         .password(&LoginState::Anonymous, "alice", PASSWORD, None)
@@ -77,7 +77,7 @@ async fn alice_with_a_key(w: &World, key: &mut SoftPasskey) -> LoginState {
 }
 
 /// alice's password step: the pending login and its passkey ceremony.
-async fn pending(w: &World) -> (LoginState, Ceremony) {
+pub(crate) async fn pending(w: &World) -> (LoginState, Ceremony) {
     w.mem.clock.advance(Duration::seconds(1));
     let r = w
         .password(&LoginState::Anonymous, "alice", PASSWORD, None)
@@ -97,7 +97,7 @@ async fn pending(w: &World) -> (LoginState, Ceremony) {
 }
 
 /// alice's password step, then `key`'s answer from `at` to its ceremony.
-async fn sign_in_with(w: &World, key: &mut SoftPasskey, at: &str) -> LoginReport {
+pub(crate) async fn sign_in_with(w: &World, key: &mut SoftPasskey, at: &str) -> LoginReport {
     let (state, ceremony) = pending(w).await;
     let answer = assert_with(key, &ceremony, at);
     w.auth

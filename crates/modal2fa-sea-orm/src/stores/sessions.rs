@@ -21,6 +21,7 @@ fn session_from(m: sessions::Model) -> PortResult<SessionRecord> {
             .map(str::parse::<AuthMethod>)
             .transpose()
             .map_err(|_| corrupt("method"))?,
+        passkey_id: m.passkey_id,
         ip: ip(m.ip)?,
         user_agent: m.user_agent,
         created_at: from_micros(m.created_at),
@@ -35,6 +36,7 @@ fn session_row(r: &SessionRecord) -> sessions::ActiveModel {
         id_hash: Set(r.id_hash.clone()),
         user_id: Set(r.user_id.map(|u| u.0)),
         method: Set(r.method.map(|m| m.as_str().to_owned())),
+        passkey_id: Set(r.passkey_id),
         ip: Set(r.ip.map(|i| i.to_string())),
         user_agent: Set(r.user_agent.clone()),
         created_at: Set(to_micros(r.created_at)),
@@ -138,6 +140,16 @@ impl SessionStore for SeaOrmStore {
     async fn delete_for_user(&self, user: UserId) -> PortResult<u64> {
         Ok(sessions::Entity::delete_many()
             .filter(sessions::Column::UserId.eq(user.0))
+            .exec(&self.db)
+            .await
+            .map_err(map_err)?
+            .rows_affected)
+    }
+
+    async fn delete_for_passkey(&self, user: UserId, passkey: i64) -> PortResult<u64> {
+        Ok(sessions::Entity::delete_many()
+            .filter(sessions::Column::UserId.eq(user.0))
+            .filter(sessions::Column::PasskeyId.eq(passkey))
             .exec(&self.db)
             .await
             .map_err(map_err)?

@@ -172,6 +172,7 @@ fn session() -> SessionRecord {
         id_hash: "ab".repeat(32),
         user_id: Some(UserId(7)),
         method: Some(AuthMethod::TwoFactor),
+        passkey_id: None,
         ip: Some("192.0.2.9".parse().unwrap()),
         user_agent: "Firefox".into(),
         created_at: at,

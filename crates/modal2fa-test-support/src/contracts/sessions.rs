@@ -14,6 +14,7 @@ fn record(id: &str, user: Option<i64>, created_min_ago: i64, expires_in_min: i64
         id_hash: id.into(),
         user_id: user.map(UserId),
         method: user.map(|_| AuthMethod::TwoFactor),
+        passkey_id: None,
         ip: Some("2001:db8::1".parse().unwrap()),
         user_agent: "Safari".into(),
         created_at: NOW - Duration::minutes(created_min_ago),
@@ -61,6 +62,10 @@ where
             case!(
                 "ending a user's sessions leaves other users' alone",
                 delete_for_user
+            ),
+            case!(
+                "deleting a passkey's sessions ends only that user's sessions established with it",
+                delete_for_passkey
             ),
             case!("purging removes expired sessions only", purge_expired),
         ],
@@ -246,6 +251,37 @@ async fn delete_for_user(s: S) -> Result<(), String> {
         "user 1 gone"
     );
     ensure!(s.load("b1").await.map_err(e)?.is_some(), "user 2 kept");
+    Ok(())
+}
+
+async fn delete_for_passkey(s: S) -> Result<(), String> {
+    let with = |id: &str, user: i64, passkey: Option<i64>| SessionRecord {
+        passkey_id: passkey,
+        ..record(id, Some(user), 1, 30)
+    };
+    s.save(&with("key7", 1, Some(7))).await.map_err(e)?;
+    s.save(&with("key7-too", 1, Some(7))).await.map_err(e)?;
+    s.save(&with("key8", 1, Some(8))).await.map_err(e)?;
+    s.save(&with("code", 1, None)).await.map_err(e)?;
+    s.save(&with("other-user", 2, Some(7))).await.map_err(e)?;
+    ensure!(
+        s.load("key8").await.map_err(e)?.and_then(|r| r.passkey_id) == Some(8),
+        "the passkey id reads back"
+    );
+    let n = s.delete_for_passkey(UserId(1), 7).await.map_err(e)?;
+    ensure!(n == 2, "deleted {n}, expected 2");
+    for gone in ["key7", "key7-too"] {
+        ensure!(
+            s.load(gone).await.map_err(e)?.is_none(),
+            "{gone} still there"
+        );
+    }
+    for kept in ["key8", "code", "other-user"] {
+        ensure!(
+            s.load(kept).await.map_err(e)?.is_some(),
+            "{kept} was deleted"
+        );
+    }
     Ok(())
 }
 

@@ -114,6 +114,12 @@ impl SessionStore for MemorySessions {
         g.retain(|_, s| s.user_id != Some(user));
         Ok((before - g.len()) as u64)
     }
+    async fn delete_for_passkey(&self, user: UserId, passkey: i64) -> PortResult<u64> {
+        let mut g = self.0.lock().unwrap();
+        let before = g.len();
+        g.retain(|_, s| s.user_id != Some(user) || s.passkey_id != Some(passkey));
+        Ok((before - g.len()) as u64)
+    }
     async fn purge_expired(&self, now: OffsetDateTime) -> PortResult<u64> {
         let mut g = self.0.lock().unwrap();
         let before = g.len();

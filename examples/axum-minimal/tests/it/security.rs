@@ -367,6 +367,10 @@ impl SessionStore for BrokenSessions {
         self.check()?;
         self.inner.delete_for_user(user).await
     }
+    async fn delete_for_passkey(&self, user: UserId, passkey: i64) -> PortResult<u64> {
+        self.check()?;
+        self.inner.delete_for_passkey(user, passkey).await
+    }
     async fn purge_expired(&self, now: OffsetDateTime) -> PortResult<u64> {
         self.check()?;
         self.inner.purge_expired(now).await

@@ -36,6 +36,23 @@ pub fn cpu_seconds(pid: u32, ticks: f64) -> f64 {
     (utime + stime) / ticks
 }
 
+/// The whole machine's idle and stolen CPU time so far, in seconds (the `idle`, `iowait`
+/// and `steal` fields of the first line of `/proc/stat`, in `ticks` per second): what no
+/// process here ran on, and what the hypervisor gave to other guests.
+pub fn machine_idle_and_steal(ticks: f64) -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    let at = |i: usize| f.get(i).copied().unwrap_or(0.0);
+    ((at(3) + at(4)) / ticks, at(7) / ticks)
+}
+
 /// The resident set size of a process, in MiB (`VmRSS` of `/proc/<pid>/status`).
 pub fn rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -130,6 +130,7 @@ fn two_factor_state(id: UserId) -> LoginState {
         at: SystemClock.now_utc(),
         // As right after the second factor, when "trust this device?" is offered.
         trust_offer: true,
+        passkey: None,
     })
 }
 
@@ -218,6 +219,7 @@ pub async fn sessions(store: &SeaOrmStore, n: usize) {
             id_hash: Set(format!("{i:064x}")),
             user_id: Set(Some((*i % 500) as i64 + 1)),
             method: Set(Some("2fa".into())),
+            passkey_id: Set(None),
             ip: Set(Some("192.0.2.1".into())),
             user_agent: Set("Firefox".into()),
             created_at: Set(modal2fa_sea_orm::to_micros(now) - *i as i64),

@@ -14,8 +14,9 @@
  *   |"register"|"passwordless"] POSTs its data-modal2fa-passkey-options URL for the
  *   ceremony's options, runs the browser's prompt, and submits its
  *   [data-modal2fa-passkey-form] with the answer in the hidden `response` field. The
- *   sign-in prompt starts when its modal settles; a passwordless block offers its
- *   passkeys to the browser's autofill then (where the browser can); a
+ *   sign-in prompt starts when its modal settles; a passwordless block (rendered
+ *   `hidden`) is shown then where the browser has WebAuthn, and offers its passkeys to
+ *   the browser's autofill where it can; a
  *   [data-modal2fa-passkey-start] button starts any of them with the browser's prompt.
  *
  * Only modals created here are touched: a page rendered without JS (a modal shown inline)
@@ -466,8 +467,10 @@
       passkey(block, false);
     }
     var offer = modal ? modal.querySelector('[data-modal2fa-passkey="passwordless"]') : null;
-    if (offer && webauthn && !offer.hasAttribute('data-modal2fa-passkey-started')) {
+    if (offer && webauthn && webauthn.browserSupportsWebAuthn() && !offer.hasAttribute('data-modal2fa-passkey-started')) {
       offer.setAttribute('data-modal2fa-passkey-started', '');
+      // Shown only where it can work: hidden without JavaScript or WebAuthn.
+      offer.hidden = false;
       webauthn.browserSupportsWebAuthnAutofill().then(function (yes) {
         if (yes) {
           passkey(offer, true);

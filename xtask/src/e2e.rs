@@ -27,6 +27,7 @@ const USERS: &[(&str, &str)] = &[
     ("bob", "Bob"),
     ("carol", "Carol"),
     ("dave", "Dave"),
+    ("erin", "Erin"),
 ];
 
 /// How long the server may take to print its address.
@@ -182,7 +183,8 @@ fn write_config(dir: &Path) -> Result<PathBuf, String> {
          insecure_http_development = true\n\
          demo = true\n\
          [webauthn]\n\
-         origin = \"http://localhost:{port}\"\n",
+         origin = \"http://localhost:{port}\"\n\
+         user_verification = \"preferred\"\n",
         toml_string(&format!("sqlite://{dir_text}/e2e.sqlite?mode=rwc")),
         toml_string(&format!("{dir_text}/secret")),
     );

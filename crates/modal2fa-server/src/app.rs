@@ -9,7 +9,7 @@ use data_encoding::{BASE64, HEXLOWER};
 use modal2fa_actix::{Modal2faWeb, SecondFactorUser, TokioDelay, TokioHashPool, WebSettings};
 use modal2fa_core::ports::SecretGenerator;
 use modal2fa_core::system::OsRandom;
-use modal2fa_core::{DefaultPolicy, Modal2fa, Ports, ServerSecret};
+use modal2fa_core::{Modal2fa, Ports, ServerSecret};
 use modal2fa_sea_orm::SeaOrmStore;
 
 use crate::config::Config;
@@ -109,7 +109,7 @@ pub fn services_with_floor(
     };
     Ok(Modal2fa::new(
         ports,
-        Arc::new(DefaultPolicy),
+        Arc::new(crate::policy::ServerPolicy::new(config)),
         settings,
         &secret(config)?,
     ))

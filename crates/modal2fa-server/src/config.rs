@@ -583,6 +583,7 @@ impl Config {
 }
 
 mod webauthn;
+pub use webauthn::Verification;
 
 #[cfg(test)]
 mod tests;

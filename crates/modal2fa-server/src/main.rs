@@ -10,6 +10,7 @@
 mod app;
 mod config;
 mod notifier;
+mod policy;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;

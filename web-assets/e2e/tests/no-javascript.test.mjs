@@ -92,7 +92,14 @@ test(
       // The login page, then a wrong password.
       await page.goto('/auth/login/?next=/protected');
       let main = await modalPage(page, 'Sign in');
-      assert.equal(await main.locator('input[name="next"]').inputValue(), '/protected');
+      assert.equal(
+        await main.locator('form[action$="/login/"] input[name="next"]').inputValue(),
+        '/protected',
+      );
+      assert.ok(
+        !(await main.getByRole('button', { name: 'Sign in with a passkey' }).isVisible()),
+        'without JavaScript the passkey button is not offered',
+      );
       assert.equal(await main.locator('a.btn-close').getAttribute('href'), '/protected');
       await screenshot(page, 'nojs-login');
       await fillLogin(page, main, 'not the password');

@@ -31,6 +31,10 @@ after(async () => {
   await browser?.close();
 });
 
+async function noModal(page) {
+  await page.waitForFunction(() => document.querySelectorAll('.modal').length === 0);
+}
+
 async function openModalClose(page) {
   await page.locator('.modal.show').last().locator('.btn-close').click();
   await page.waitForFunction(() => document.querySelectorAll('.modal').length === 0);
@@ -56,6 +60,7 @@ test(
       const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
         options: {
           protocol: 'ctap2',
+          ctap2Version: 'ctap2_1',
           transport: 'usb',
           hasResidentKey: false,
           hasUserVerification: false,
@@ -83,11 +88,22 @@ test(
       modal = await waitForModal(page, '#modal2fa-passkey-name');
       const rows = modal.locator('table').first().locator('tbody tr');
       await rows.first().waitFor({ state: 'visible' });
-      assert.equal((await rows.first().locator('td').first().innerText()).trim(), 'E2E key');
+      assert.equal(await rows.first().locator('input[name="name"]').inputValue(), 'E2E key');
       await screenshot(page, 'passkeys');
-      // A second key needs the second factor first: the password-only session steps up.
+      // A second key needs the second factor first: the password-only session steps up,
+      // and the step-up asks for the key at once (it answers: the step-up is done).
       await modal.getByRole('button', { name: 'Add a passkey', exact: true }).click();
-      await waitForModal(page, '#modal2fa-code');
+      await waitForModal(page, '[data-modal2fa-passkey="sign-in"]');
+      await noModal(page);
+      await expectSignedIn(page, NAME);
+      // The same authenticator again: the browser is told its credential is registered
+      // already (excludeCredentials) and makes none.
+      await chooseFromMenu(page, 'Passkeys & trusted devices');
+      modal = await waitForModal(page, '#modal2fa-passkey-name');
+      await modal.getByRole('button', { name: 'Add a passkey', exact: true }).click();
+      await modal.locator('.modal2fa-passkey-notice').waitFor({ state: 'visible' });
+      const still = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+      assert.equal(still.credentials.length, 1, 'no second credential on the same key');
       await openModalClose(page);
 
       // Sign out and in: after the password the key is asked for at once.

@@ -10,6 +10,7 @@ mod harness;
 mod hash_pool;
 mod host;
 mod outage;
+mod passkey_pages;
 mod passkeys;
 mod recovery;
 mod test_client;

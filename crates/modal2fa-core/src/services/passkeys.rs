@@ -382,6 +382,23 @@ impl PasskeyService {
                 selection.user_verification = UserVerificationPolicy::Required;
             }
         }
+        // webauthn-rs hints `security-key` (its security-key flow); a verifying policy
+        // is for passkeys too (a phone, the platform's own), so no hint steers the
+        // browser away from them.
+        if uv != UserVerification::Discouraged {
+            options.public_key.hints = None;
+        }
+        // webauthn-rs asks a verifying key to protect the credential with "user
+        // verification required" (credProtect level 3, not enforced). Under `preferred`
+        // that contradicts the policy: a key without a PIN would create a credential it
+        // can never use again, and browsers refuse the request outright where the
+        // authenticator lacks the extension. Only `required` keeps it: there every use
+        // verifies anyway.
+        if uv == UserVerification::Preferred
+            && let Some(extensions) = options.public_key.extensions.as_mut()
+        {
+            extensions.cred_protect = None;
+        }
         let begun = c.now().unix_timestamp();
         let (user, uv) = (user.id, uv.into());
         Ceremony::new(

@@ -245,3 +245,56 @@ async fn a_deactivated_owners_passkey_does_not_sign_in() {
     let answer = answer_as(&mut key, &ceremony, &passkey, &passkey.user_handle, true);
     rejected(&submit(&w, &ceremony, &answer).await);
 }
+
+/// Passkeys verify the user when they can.
+struct Preferring;
+impl AuthPolicy for Preferring {
+    fn passkey_user_verification(&self, _u: &User) -> UserVerification {
+        UserVerification::Preferred
+    }
+}
+
+/// The registration options alice's signed-in session gets under `policy`.
+async fn registration_options(policy: Arc<dyn AuthPolicy>) -> Value {
+    let w = passkey_world(policy);
+    w.user("alice").await;
+    let signed_in = w
+        .password(&LoginState::Anonymous, "alice", PASSWORD, None)
+        .await
+        .state;
+    let ceremony = w
+        .auth
+        .passkeys
+        .begin_registration(&signed_in)
+        .await
+        .unwrap();
+    serde_json::from_str::<Value>(&ceremony.options).unwrap()["publicKey"].clone()
+}
+
+#[tokio::test]
+async fn the_registration_options_follow_the_user_verification_and_resident_key_hooks() {
+    // Touch-only (the default): a security key, nothing resident, no verification.
+    let o = registration_options(Arc::new(DefaultPolicy)).await;
+    let sel = &o["authenticatorSelection"];
+    assert_eq!(sel["userVerification"], "discouraged");
+    assert_eq!(sel["residentKey"], "discouraged");
+    assert_eq!(o["hints"], json!(["security-key"]));
+    assert!(o["extensions"].get("credentialProtectionPolicy").is_none());
+    // Preferred: a discoverable passkey if the authenticator can, with no hint steering
+    // away from phones and platform authenticators, and no protection that would lock a
+    // PIN-less key out of its own credential.
+    let o = registration_options(Arc::new(Preferring)).await;
+    let sel = &o["authenticatorSelection"];
+    assert_eq!(sel["userVerification"], "preferred");
+    assert_eq!(sel["residentKey"], "preferred");
+    assert!(o.get("hints").is_none_or(Value::is_null), "{o}");
+    assert!(o["extensions"].get("credentialProtectionPolicy").is_none());
+    // Required: the browser is told, and the credential is protected by verification.
+    let o = registration_options(Arc::new(Verifying)).await;
+    let sel = &o["authenticatorSelection"];
+    assert_eq!(sel["userVerification"], "required");
+    assert_eq!(
+        o["extensions"]["credentialProtectionPolicy"],
+        "userVerificationRequired"
+    );
+}

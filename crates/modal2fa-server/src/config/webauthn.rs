@@ -1,10 +1,40 @@
 //! `[webauthn]`: passkeys and security keys. Off unless `origin` is set.
 
+use modal2fa_core::policy::UserVerification;
 use modal2fa_core::settings::RelyingParty;
 use serde::Deserialize;
 
+/// `webauthn.user_verification`: what a passkey must do besides being touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verification {
+    /// A touch (presence) only: hardware keys stay touch-only, as in the original; such
+    /// passkeys are a second factor and never sign in alone.
+    #[default]
+    Discouraged,
+    /// Verify (PIN, biometrics) when the authenticator can; a passkey registered so may
+    /// sign in alone.
+    Preferred,
+    /// Always verify; an authenticator that cannot is refused.
+    Required,
+}
+
+impl From<Verification> for UserVerification {
+    fn from(v: Verification) -> Self {
+        match v {
+            Verification::Discouraged => Self::Discouraged,
+            Verification::Preferred => Self::Preferred,
+            Verification::Required => Self::Required,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// `[webauthn]`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebAuthnConfig {
     /// The origin the browser shows: `https://login.example.com`, or
@@ -13,6 +43,23 @@ pub struct WebAuthnConfig {
     pub origin: Option<String>,
     /// The RP ID: the origin's host (the default) or a parent domain of it.
     pub rp_id: Option<String>,
+    /// `discouraged` (the default), `preferred` or `required`.
+    pub user_verification: Verification,
+    /// Whether a passkey registered with user verification may sign in alone, from the
+    /// login modal's button and the browser's autofill (default: yes).
+    #[serde(default = "yes")]
+    pub passwordless: bool,
+}
+
+impl Default for WebAuthnConfig {
+    fn default() -> Self {
+        Self {
+            origin: None,
+            rp_id: None,
+            user_verification: Verification::default(),
+            passwordless: true,
+        }
+    }
 }
 
 impl WebAuthnConfig {
@@ -50,6 +97,7 @@ mod tests {
         WebAuthnConfig {
             origin: origin.map(str::to_owned),
             rp_id: rp_id.map(str::to_owned),
+            ..WebAuthnConfig::default()
         }
     }
 

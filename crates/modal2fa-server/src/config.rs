@@ -582,8 +582,7 @@ impl Config {
     }
 }
 
-mod webauthn;
-pub use webauthn::Verification;
+pub mod webauthn;
 
 #[cfg(test)]
 mod tests;

@@ -43,7 +43,7 @@ mod tests {
         let p = ServerPolicy::new(&config);
         assert!(p.allow_passwordless(None));
         assert_eq!(p.user_verification, UserVerification::Discouraged);
-        config.webauthn.user_verification = crate::config::Verification::Preferred;
+        config.webauthn.user_verification = crate::config::webauthn::Verification::Preferred;
         config.webauthn.passwordless = false;
         let p = ServerPolicy::new(&config);
         assert!(!p.allow_passwordless(None));

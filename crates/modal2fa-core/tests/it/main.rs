@@ -10,6 +10,7 @@ mod links;
 mod lockout;
 mod lockout_dos;
 mod microsoft;
+mod passkey_answers;
 mod passkey_list;
 mod passkeys;
 mod password;

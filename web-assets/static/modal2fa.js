@@ -19,6 +19,9 @@
  *   the browser's autofill where it can; a
  *   [data-modal2fa-passkey-start] button starts any of them with the browser's prompt.
  *
+ * - [data-modal2fa-copy="ID"] (rendered `hidden`) is shown where the browser has a
+ *   clipboard and copies the text of element ID, one line per item.
+ *
  * Only modals created here are touched: a page rendered without JS (a modal shown inline)
  * is left alone.
  */
@@ -477,5 +480,31 @@
         }
       });
     }
+  });
+
+  // Copy buttons.
+  document.addEventListener('htmx:afterSettle', function (evt) {
+    var target = (evt.detail && evt.detail.target) || evt.target;
+    var modal = modalOf(target);
+    if (!modal || !navigator.clipboard) {
+      return;
+    }
+    modal.querySelectorAll('[data-modal2fa-copy]').forEach(function (button) {
+      button.hidden = false;
+    });
+  });
+
+  document.addEventListener('click', function (evt) {
+    var button = evt.target && evt.target.closest ? evt.target.closest('[data-modal2fa-copy]') : null;
+    var source = button ? document.getElementById(button.getAttribute('data-modal2fa-copy')) : null;
+    if (!source || !navigator.clipboard) {
+      return;
+    }
+    var lines = Array.prototype.map.call(source.querySelectorAll('li'), function (li) {
+      return li.textContent.trim();
+    });
+    navigator.clipboard.writeText(lines.join('\n') + '\n').then(function () {
+      button.textContent = 'Copied';
+    });
   });
 })();

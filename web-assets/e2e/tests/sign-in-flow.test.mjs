@@ -145,6 +145,15 @@ test(
       await modal.locator('#modal2fa-recovery-codes li').first().waitFor({ state: 'visible' });
       assert.equal(await modal.locator('#modal2fa-recovery-codes li').count(), 10);
       assert.equal(await modal.getByRole('link', { name: 'Download as text', exact: true }).getAttribute('download'), 'recovery-codes.txt');
+      // Copy puts the ten codes on the clipboard, one per line.
+      await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+      await modal.getByRole('button', { name: 'Copy', exact: true }).click();
+      await modal.getByRole('button', { name: 'Copied', exact: true }).waitFor({ state: 'visible' });
+      const copied = await page.evaluate(() => navigator.clipboard.readText());
+      assert.deepEqual(
+        copied.trim().split('\n'),
+        await modal.locator('#modal2fa-recovery-codes li').allInnerTexts(),
+      );
       await screenshot(page, 'recovery-codes');
       await modal.getByRole('button', { name: 'I have saved them', exact: true }).click();
       await page.waitForFunction(() => document.querySelectorAll('.modal').length === 0);

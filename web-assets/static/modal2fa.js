@@ -14,7 +14,8 @@
  *   |"register"|"passwordless"] POSTs its data-modal2fa-passkey-options URL for the
  *   ceremony's options, runs the browser's prompt, and submits its
  *   [data-modal2fa-passkey-form] with the answer in the hidden `response` field. The
- *   sign-in prompt starts when its modal settles; a passwordless block (rendered
+ *   sign-in block (rendered `hidden`) is shown and its prompt starts when its modal
+ *   settles; a passwordless block (rendered
  *   `hidden`) is shown then where the browser has WebAuthn, and offers its passkeys to
  *   the browser's autofill where it can; a
  *   [data-modal2fa-passkey-start] button starts any of them with the browser's prompt.
@@ -467,6 +468,8 @@
     var block = modal ? modal.querySelector('[data-modal2fa-passkey="sign-in"]') : null;
     if (block && !block.hasAttribute('data-modal2fa-passkey-started')) {
       block.setAttribute('data-modal2fa-passkey-started', '');
+      // Rendered hidden: without JavaScript the code field is the way.
+      block.hidden = false;
       passkey(block, false);
     }
     var offer = modal ? modal.querySelector('[data-modal2fa-passkey="passwordless"]') : null;

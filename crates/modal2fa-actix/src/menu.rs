@@ -18,6 +18,8 @@ struct MenuUser {
     name: String,
     method: AuthMethod,
     has_totp: bool,
+    /// Passkeys the user may use.
+    passkeys: usize,
     can_manage_users: bool,
     can_manage_security: bool,
 }
@@ -39,17 +41,18 @@ pub(crate) async fn html(web: &Modal2faWeb, session: &Session) -> String {
     let user = match web.auth().login.signed_in_user(&state).await {
         Ok((user, s)) => {
             let auth = web.auth();
-            let has_totp = match auth.factors.summary(&user).await {
-                Ok(summary) => summary.totp,
+            let (has_totp, passkeys) = match auth.factors.summary(&user).await {
+                Ok(summary) => (summary.totp, summary.passkeys),
                 Err(e) => {
                     tracing::warn!(error = %e, "reading factors for the user menu failed");
-                    false
+                    (false, 0)
                 }
             };
             Some(MenuUser {
                 name: user.display_name(),
                 method: s.method,
                 has_totp,
+                passkeys,
                 can_manage_users: auth.policy().can_manage_users(&user),
                 can_manage_security: auth.policy().can_manage_security(&user),
             })

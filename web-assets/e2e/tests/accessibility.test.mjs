@@ -82,6 +82,11 @@ test(
       await closeModal(page);
       await chooseFromMenu(page, 'Add 2FA');
 
+      // The choice of a first factor (a passkey first), then the authenticator app.
+      modal = await waitForModal(page, '#modal2fa-setup-passkey-name');
+      await check('set-up choice');
+      await modal.getByRole('link', { name: /Authenticator app/ }).click();
+
       // TOTP setup, with and without an error.
       modal = await waitForModal(page, '#modal2fa-secret');
       await check('TOTP setup');

@@ -124,3 +124,31 @@ test(
     }
   },
 );
+
+test(
+  'without JavaScript the 2FA page of a passkey user asks for a code and says why',
+  { timeout: TEST_TIMEOUT },
+  async () => {
+    const { context, page } = await newPage(browser, { javaScriptEnabled: false });
+    try {
+      // dave has a passkey since the test above (tests in a file run in order).
+      await page.goto('/auth/login/');
+      const main = page.locator('main.modal2fa-page');
+      await main.locator('#modal2fa-username').fill(USER);
+      await main.locator('#modal2fa-password').fill(PASSWORD);
+      await main.getByRole('button', { name: 'Sign in', exact: true }).click();
+      await page.locator('#modal2fa-code').waitFor({ state: 'visible' });
+      assert.ok(
+        !(await page.getByRole('button', { name: 'Use your passkey' }).isVisible()),
+        'no passkey button that cannot work',
+      );
+      assert.match(
+        await page.locator('#modal2fa-passkey-needs-js').innerText(),
+        /needs JavaScript, which is off: enter a code/,
+      );
+      await screenshot(page, 'nojs-passkey-2fa');
+    } finally {
+      await context.close();
+    }
+  },
+);

@@ -81,6 +81,9 @@ test(
 
       // Add 2FA: the TOTP modal shows a QR code and the secret; confirm with a code.
       await chooseFromMenu(page, 'Add 2FA');
+      modal = await waitForModal(page, '#modal2fa-setup-passkey-name');
+      await screenshot(page, 'set-up-choice');
+      await modal.getByRole('link', { name: /Authenticator app/ }).click();
       modal = await waitForModal(page, '#modal2fa-secret');
       assert.equal(await modal.locator('.modal2fa-qr svg').count(), 1, 'an inline SVG QR code');
       assert.ok(await modal.locator('.modal2fa-qr svg').isVisible(), 'the QR code is visible');

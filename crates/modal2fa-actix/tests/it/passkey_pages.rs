@@ -194,3 +194,21 @@ async fn the_login_modal_offers_passwordless_and_a_verified_passkey_signs_in_alo
     assert!(replay.header("HX-Redirect").is_none(), "{}", replay.body);
     assert!(replay.body.contains("name=\"password\""), "{}", replay.body);
 }
+
+#[actix_web::test]
+async fn a_passkey_only_user_manages_2fa_from_the_menu_as_a_totp_user_does() {
+    let mut b = browser!(0);
+    b.login(PASSWORD).await;
+    let menu = b.get("/auth/menu/").await.body;
+    assert!(
+        menu.contains("href=\"/auth/2fa/\""),
+        "Add 2FA opens the choice: {menu}"
+    );
+    let mut key = SoftPasskey::new(true);
+    register_at(&mut b, &mut key, "YubiKey").await;
+    let menu = b.get("/auth/menu/").await.body;
+    assert!(menu.contains("Remove 2FA"), "{menu}");
+    assert!(menu.contains("Recovery codes"), "{menu}");
+    assert!(menu.contains("Add an authenticator app"), "{menu}");
+    assert!(!menu.contains(">Add 2FA<"), "{menu}");
+}

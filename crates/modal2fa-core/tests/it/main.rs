@@ -2,6 +2,7 @@
 //! one test binary.
 
 mod admin;
+mod crafted;
 mod enrolment;
 mod factor_budget;
 mod hash_pool;

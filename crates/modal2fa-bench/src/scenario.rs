@@ -448,10 +448,9 @@ pub async fn trusted_device(server: &Server, ticks: f64, devices: Vec<(String, S
 
 /// Password login with the default Argon2id, users `plain0..40`, in [`ARGON2_ROUNDS`]
 /// rounds of [`ARGON2_ROUND`], from [`SATURATING_CLIENTS`] closed loops: a throughput is
-/// measured at saturation. With as many clients as the hash pool has workers plus two
-/// (the other scenarios' [`CLIENTS`]), a worker that finished while the next request was
-/// still on its way (the answer to the client, its GET, its POST) waited for it, and the
-/// machine sat 6 % idle.
+/// measured at saturation, with jobs always waiting in the server's hash pool. (The idle
+/// time this run once showed came from the pool, not the clients: 8 clients left the
+/// machine as idle as 4 until the pool ran its own workers; docs/PERFORMANCE.md.)
 pub async fn argon2_password(server: &Server, ticks: f64) -> Rounds {
     in_rounds_with(
         server,

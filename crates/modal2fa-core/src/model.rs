@@ -388,6 +388,8 @@ pub enum AuditKind {
     FactorAdded,
     /// A factor was removed.
     FactorRemoved,
+    /// A second factor was renamed (its new name in the detail).
+    FactorRenamed,
     /// A device was trusted.
     TrustedDeviceAdded,
     /// A trusted device was removed.

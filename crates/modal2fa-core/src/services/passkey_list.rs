@@ -71,11 +71,11 @@ impl PasskeyService {
             return Err(ServiceError::NotFound);
         }
         c.audit(
-            AuditKind::FactorAdded,
+            AuditKind::FactorRenamed,
             Some(user.id),
             None,
             ctx,
-            Some("passkey renamed".into()),
+            Some(format!("passkey: {name}")),
         )
         .await;
         Ok(())

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use modal2fa_core::machine::{LoginState, Outcome, Refusal};
-use modal2fa_core::model::{AuthMethod, SecurityEventKind};
+use modal2fa_core::model::{AuditKind, AuthMethod, SecurityEventKind};
 use modal2fa_core::parse::Problem;
 use modal2fa_core::services::PasskeyRemoval;
 use modal2fa_core::{AuthPolicy, DefaultPolicy, ServiceError, User};
@@ -62,6 +62,7 @@ async fn renaming_a_passkey_changes_its_name_and_a_bad_name_changes_nothing() {
     p.rename(&session, first, "  Work laptop ", &ctx())
         .await
         .unwrap();
+    assert_eq!(w.audited(AuditKind::FactorRenamed), 1);
     for (bad, problem) in [
         ("   ", Problem::Required),
         ("tab\there", Problem::ControlCharacter),

@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse};
 
-use crate::passkeys::{ORIGIN, passkey_world, pending};
-use crate::world::{PASSWORD, World, ctx};
+use crate::passkeys::{ORIGIN, passkey_world, pending, registering};
+use crate::world::{World, ctx};
 
 /// User present.
 const UP: u8 = 0x01;
@@ -130,24 +130,8 @@ impl Crafted {
     }
 }
 
-/// alice, signed in with her password, and a registration ceremony for her.
-async fn registering(w: &World) -> (LoginState, Ceremony) {
-    w.user("alice").await;
-    let signed_in = w
-        .password(&LoginState::Anonymous, "alice", PASSWORD, None)
-        .await
-        .state;
-    let ceremony = w
-        .auth
-        .passkeys
-        .begin_registration(&signed_in)
-        .await
-        .unwrap();
-    (signed_in, ceremony)
-}
-
 async fn registered(w: &World, key: &Crafted, flags: u8) -> Result<LoginState, ServiceError> {
-    let (signed_in, ceremony) = registering(w).await;
+    let (signed_in, ceremony) = registering(w, "alice").await;
     let answer = key.register(&ceremony, flags);
     w.auth
         .passkeys

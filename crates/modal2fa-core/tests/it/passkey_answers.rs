@@ -14,7 +14,7 @@ use webauthn_authenticator_rs::{AuthenticatorBackend, WebauthnAuthenticator};
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse};
 
 use crate::passkeys::{
-    ORIGIN, alice_with_a_key, assert_with, origin, passkey_world, pending, register,
+    ORIGIN, alice_with_a_key, assert_with, origin, passkey_world, pending, register, registering,
 };
 use crate::world::{PASSWORD, ctx};
 
@@ -77,17 +77,7 @@ async fn a_sign_in_answer_whose_type_says_create_is_refused() {
 #[tokio::test]
 async fn a_registration_answer_whose_type_says_get_is_refused() {
     let w = passkey_world(Arc::new(DefaultPolicy));
-    w.user("alice").await;
-    let signed_in = w
-        .password(&LoginState::Anonymous, "alice", PASSWORD, None)
-        .await
-        .state;
-    let ceremony = w
-        .auth
-        .passkeys
-        .begin_registration(&signed_in)
-        .await
-        .unwrap();
+    let (signed_in, ceremony) = registering(&w, "alice").await;
     let mut key = SoftPasskey::new(true);
     let answer = register(&mut key, &ceremony, ORIGIN);
     let swapped = with_client_data_type(&answer, "webauthn.get");
@@ -109,17 +99,7 @@ async fn a_registration_answer_whose_type_says_get_is_refused() {
 #[tokio::test]
 async fn an_authenticator_that_signed_for_another_rp_id_is_refused() {
     let w = passkey_world(Arc::new(DefaultPolicy));
-    w.user("alice").await;
-    let signed_in = w
-        .password(&LoginState::Anonymous, "alice", PASSWORD, None)
-        .await
-        .state;
-    let ceremony = w
-        .auth
-        .passkeys
-        .begin_registration(&signed_in)
-        .await
-        .unwrap();
+    let (signed_in, ceremony) = registering(&w, "alice").await;
     // The authenticator is told another RP ID (straight, past the client's own check of
     // the RP ID against the origin): its rpIdHash is SHA-256 of that one, while the
     // client data still carries our origin.

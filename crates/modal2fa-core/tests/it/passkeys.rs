@@ -52,11 +52,12 @@ pub(crate) fn assert_with(key: &mut SoftPasskey, ceremony: &Ceremony, at: &str) 
     serde_json::to_string(&answer).unwrap()
 }
 
-/// alice, signed in with her password (no factor yet), registers `key` as "YubiKey".
-pub(crate) async fn alice_with_a_key(w: &World, key: &mut SoftPasskey) -> LoginState {
-    w.user("alice").await;
+/// `name`, a new user signed in with the password (no factor yet), and a registration
+/// ceremony begun for them.
+pub(crate) async fn registering(w: &World, name: &str) -> (LoginState, Ceremony) {
+    w.user(name).await;
     let signed_in = w
-        .password(&LoginState::Anonymous, "alice", PASSWORD, None)
+        .password(&LoginState::Anonymous, name, PASSWORD, None)
         .await
         .state;
     let ceremony = w
@@ -65,6 +66,12 @@ pub(crate) async fn alice_with_a_key(w: &World, key: &mut SoftPasskey) -> LoginS
         .begin_registration(&signed_in)
         .await
         .unwrap();
+    (signed_in, ceremony)
+}
+
+/// alice, signed in with her password (no factor yet), registers `key` as "YubiKey".
+pub(crate) async fn alice_with_a_key(w: &World, key: &mut SoftPasskey) -> LoginState {
+    let (signed_in, ceremony) = registering(w, "alice").await;
     let answer = register(key, &ceremony, ORIGIN);
     let stored = w
         .auth

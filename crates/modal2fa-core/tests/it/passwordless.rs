@@ -19,7 +19,7 @@ use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse};
 
-use crate::passkeys::{ORIGIN, origin, passkey_world};
+use crate::passkeys::{ORIGIN, origin, passkey_world, registering};
 use crate::world::{PASSWORD, World, ctx};
 
 /// Passkeys verify the user; passwordless on (the default hook).
@@ -51,17 +51,8 @@ struct Registered {
 
 /// `name`, signed in with the password (no factor yet), registers `key`.
 async fn registered(w: &World, name: &str, key: &mut SoftPasskey) -> Registered {
-    let owner = w.user(name).await;
-    let signed_in = w
-        .password(&LoginState::Anonymous, name, PASSWORD, None)
-        .await
-        .state;
-    let ceremony = w
-        .auth
-        .passkeys
-        .begin_registration(&signed_in)
-        .await
-        .unwrap();
+    let (signed_in, ceremony) = registering(w, name).await;
+    let owner = signed_in.user_id().unwrap();
     let options: CreationChallengeResponse = serde_json::from_str(&ceremony.options).unwrap();
     let user_handle = options.public_key.user.id.to_vec();
     let answer = key.do_registration(origin(ORIGIN), options).unwrap();
@@ -257,17 +248,7 @@ impl AuthPolicy for Preferring {
 /// The registration options alice's signed-in session gets under `policy`.
 async fn registration_options(policy: Arc<dyn AuthPolicy>) -> Value {
     let w = passkey_world(policy);
-    w.user("alice").await;
-    let signed_in = w
-        .password(&LoginState::Anonymous, "alice", PASSWORD, None)
-        .await
-        .state;
-    let ceremony = w
-        .auth
-        .passkeys
-        .begin_registration(&signed_in)
-        .await
-        .unwrap();
+    let (_, ceremony) = registering(&w, "alice").await;
     serde_json::from_str::<Value>(&ceremony.options).unwrap()["publicKey"].clone()
 }
 

@@ -13,6 +13,7 @@ mod m20261128_000002_sessions_listing_index;
 mod m20261201_000001_binary_collations;
 mod m20261201_000002_known_clients;
 mod m20261201_000003_session_passkey;
+mod m20261202_000001_outbox;
 
 /// The name of modal2fa's migration-history table.
 pub const MIGRATION_TABLE: &str = "modal2fa_migrations";
@@ -28,6 +29,7 @@ pub const TABLES: &[&str] = &[
     "modal2fa_sessions",
     "modal2fa_audit_events",
     "modal2fa_known_clients",
+    "modal2fa_outbox",
 ];
 
 /// The migrator: `Migrator::up(&db, None)` applies what is pending.
@@ -42,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_binary_collations::Migration),
             Box::new(m20261201_000002_known_clients::Migration),
             Box::new(m20261201_000003_session_passkey::Migration),
+            Box::new(m20261202_000001_outbox::Migration),
         ]
     }
 

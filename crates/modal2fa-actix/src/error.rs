@@ -107,14 +107,7 @@ pub(crate) fn opaque_500() -> HttpResponse {
 
 /// An error and all its sources, `outer: inner: innermost`.
 pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
+    modal2fa_core::error::source_chain(e)
 }
 
 #[cfg(test)]

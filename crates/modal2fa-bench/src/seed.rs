@@ -55,6 +55,7 @@ pub async fn services(dir: &Path, hashing: PasswordHashing) -> (Modal2fa, SeaOrm
         trusted_devices: s.clone(),
         lockout: s.clone(),
         sessions: s.clone(),
+        outbox: s.clone(),
         notifier: Arc::new(Quiet),
         audit: s,
         clock: Arc::new(SystemClock),

@@ -39,6 +39,8 @@ pub enum Sealed {
     StoredSecret,
     /// A TOTP secret being enrolled, held by the browser's form until it is confirmed.
     Enrolment,
+    /// A notification waiting in the outbox (it may carry a reset or invitation link).
+    OutboxMessage,
 }
 
 impl SecretBox {
@@ -54,6 +56,7 @@ impl SecretBox {
         let purpose = match purpose {
             Sealed::StoredSecret => "totp-secret",
             Sealed::Enrolment => "totp-enrolment",
+            Sealed::OutboxMessage => "outbox-message",
         };
         format!("modal2fa/{purpose}/user:{user}").into_bytes()
     }

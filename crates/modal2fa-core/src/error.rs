@@ -109,3 +109,17 @@ impl From<Forbidden> for ServiceError {
 
 /// Result of a service call.
 pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// An error and all its sources, `outer: inner: innermost`: the text a log line carries
+/// (driver text included; it is logged, never shown to a user, and no error of this
+/// workspace puts a secret in its text).
+pub fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

@@ -26,6 +26,47 @@ impl Default for SessionSettings {
     }
 }
 
+/// How the outbox's sender retries (see `services::OutboxService`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxSettings {
+    /// Attempts before a message is marked failed for good (default 8).
+    pub max_attempts: u32,
+    /// The wait after the first failure; each later one doubles it (default 30 s).
+    pub first_retry: Duration,
+    /// The longest wait between two attempts (default 1 h).
+    pub max_retry: Duration,
+    /// How long a claim lasts: a sender that dies holding a message lets another send it
+    /// after this (default 5 min; longer than any transport timeout).
+    pub lease: Duration,
+    /// Messages claimed per batch (default 20).
+    pub batch: u64,
+    /// Sent and failed messages are kept this long, then purged (default 7 days).
+    pub keep_finished: Duration,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            first_retry: Duration::seconds(30),
+            max_retry: Duration::hours(1),
+            lease: Duration::minutes(5),
+            batch: 20,
+            keep_finished: Duration::days(7),
+        }
+    }
+}
+
+impl OutboxSettings {
+    /// The wait after the `attempts`-th failed attempt: `first_retry · 2^(attempts-1)`,
+    /// at most `max_retry`.
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        let doublings = attempts.saturating_sub(1).min(30);
+        let wait = self.first_retry.saturating_mul(1i32 << doublings);
+        wait.min(self.max_retry)
+    }
+}
+
 /// Everything the core services need to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -64,6 +105,8 @@ pub struct Settings {
     pub microsoft_tenant_id: Option<String>,
     /// The WebAuthn relying party: passkeys and security keys are off without one.
     pub relying_party: Option<RelyingParty>,
+    /// Retries of the notification outbox.
+    pub outbox: OutboxSettings,
 }
 
 /// The WebAuthn relying party: the site's registrable domain (the RP ID), the origin the
@@ -149,6 +192,7 @@ impl Default for Settings {
             recovery_code_count: 10,
             microsoft_tenant_id: None,
             relying_party: None,
+            outbox: OutboxSettings::default(),
         }
     }
 }

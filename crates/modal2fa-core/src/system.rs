@@ -16,11 +16,7 @@ pub struct TracingNotifier;
 impl TracingNotifier {
     /// The kind of `n` and its user, as logged.
     pub fn describe(n: &Notification) -> (&'static str, crate::model::UserId) {
-        match n {
-            Notification::Invitation { user, .. } => ("invitation", user.id),
-            Notification::PasswordReset { user, .. } => ("password_reset", user.id),
-            Notification::SecurityChange { user, .. } => ("security_change", user.id),
-        }
+        (n.kind_name(), n.recipient().user_id)
     }
 }
 

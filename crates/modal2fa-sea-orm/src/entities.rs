@@ -221,3 +221,31 @@ pub mod audit_events {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `modal2fa_outbox`.
+pub mod outbox {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "modal2fa_outbox")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub user_id: i64,
+        pub payload: Vec<u8>,
+        pub created_at: i64,
+        pub send_after: i64,
+        pub cancel_key: Option<String>,
+        pub state: String,
+        pub attempts: i32,
+        pub claim: Option<String>,
+        pub claimed_until: Option<i64>,
+        pub last_error: Option<String>,
+        pub finished_at: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -151,14 +151,7 @@ async fn protected(
 
 /// An error with its sources, `: `-separated (driver text is logged, never shown).
 fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
+    modal2fa_core::error::source_chain(e)
 }
 
 /// Purges expired sessions, quiet lockout counters and stale enrolments every `every`,

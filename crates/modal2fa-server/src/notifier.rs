@@ -13,27 +13,27 @@ pub struct ConsoleNotifier;
 impl Notifier for ConsoleNotifier {
     async fn send(&self, n: Notification) -> PortResult<()> {
         let (to, subject, body) = match &n {
-            Notification::Invitation { user, link } => (
-                user.email.as_ref().map(|e| e.to_string()),
-                format!("Welcome {}", user.username),
+            Notification::Invitation { to, link } => (
+                &to.email,
+                format!("Welcome {}", to.username),
                 format!(
                     "An account was created for you. Set your password here:\n{}",
                     link.expose()
                 ),
             ),
-            Notification::PasswordReset { user, link } => (
-                user.email.as_ref().map(|e| e.to_string()),
+            Notification::PasswordReset { to, link } => (
+                &to.email,
                 "Password reset".to_owned(),
                 format!("Set a new password here:\n{}", link.expose()),
             ),
             Notification::SecurityChange {
-                user,
+                to,
                 kind,
                 at,
                 ip,
                 user_agent,
             } => (
-                user.email.as_ref().map(|e| e.to_string()),
+                &to.email,
                 "Security notice for your account".to_owned(),
                 format!(
                     "{kind:?} at {at} from {} ({user_agent}). If this was not you, contact your administrator.",
@@ -42,10 +42,7 @@ impl Notifier for ConsoleNotifier {
                 ),
             ),
         };
-        println!(
-            "---- mail to {} ----\nSubject: {subject}\n\n{body}\n----",
-            to.unwrap_or_else(|| "(no address)".into())
-        );
+        println!("---- mail to {to} ----\nSubject: {subject}\n\n{body}\n----");
         Ok(())
     }
 }

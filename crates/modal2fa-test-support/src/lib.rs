@@ -15,8 +15,9 @@ use modal2fa_core::ports::{
 use time::{Duration, OffsetDateTime};
 
 pub use memory::{
-    HookedUsers, MemoryAudit, MemoryFactors, MemoryLockout, MemoryNotifier, MemorySessions,
-    MemoryTrustedDevices, MemoryUsers, UsernameHook,
+    HookedUsers, MemoryAudit, MemoryFactors, MemoryLockout, MemoryNotifier, MemoryOutbox,
+    MemoryOutboxRow, MemoryOutboxState, MemorySessions, MemoryTrustedDevices, MemoryUsers,
+    UsernameHook,
 };
 
 /// A clock that stands still until moved.
@@ -165,6 +166,8 @@ pub struct MemoryPorts {
     pub notifier: Arc<MemoryNotifier>,
     /// The audit log.
     pub audit: Arc<MemoryAudit>,
+    /// The notification outbox (deliver it with `Modal2fa::outbox`).
+    pub outbox: Arc<MemoryOutbox>,
     /// Users (to seed).
     pub users: Arc<MemoryUsers>,
     /// Factors.
@@ -187,6 +190,7 @@ impl MemoryPorts {
         let clock = Arc::new(FixedClock::default_start());
         let notifier = Arc::new(MemoryNotifier::default());
         let audit = Arc::new(MemoryAudit::default());
+        let outbox = Arc::new(MemoryOutbox::default());
         let users = Arc::new(MemoryUsers::default());
         let factors = Arc::new(MemoryFactors::default());
         let trusted_devices = Arc::new(MemoryTrustedDevices::default());
@@ -202,6 +206,7 @@ impl MemoryPorts {
             sessions: sessions.clone(),
             notifier: notifier.clone(),
             audit: audit.clone(),
+            outbox: outbox.clone(),
             clock: clock.clone(),
             random: Arc::new(SequenceRandom::new(42)),
             hash_pool: hash_pool.clone(),
@@ -212,6 +217,7 @@ impl MemoryPorts {
             clock,
             notifier,
             audit,
+            outbox,
             users,
             factors,
             trusted_devices,

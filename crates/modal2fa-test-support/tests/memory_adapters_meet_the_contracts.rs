@@ -53,3 +53,8 @@ fn both_clocks_meet_the_clock_contract() {
     run_clock_contract(&SystemClock);
     run_clock_contract(&FixedClock::default_start());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_outbox_meets_the_outbox_contract() {
+    run_outbox_contract(|| async { Arc::new(MemoryOutbox::default()) as _ }).await;
+}

@@ -11,7 +11,7 @@ use crate::machine::{LoginState, Refusal};
 use crate::model::{AuditKind, Email, NewUser, RequestContext, SecurityEventKind, User, Username};
 use crate::password::{PasswordCheck, validate_new_password};
 use crate::ports::ConflictKind;
-use crate::ports::Notification;
+use crate::ports::{Notification, Recipient};
 use crate::secret::SecretString;
 use crate::tokens::{LinkPurpose, ParsedLink};
 
@@ -161,9 +161,11 @@ impl AccountService {
         }
     }
 
-    /// Sends a reset link to every active account with this address. The caller answers
-    /// the same whatever happens; requests count on the IP and address counters, and a
-    /// locked one is silently dropped. `link_base` is the URL the token is appended to.
+    /// Writes a reset link for every active account with this address to the outbox.
+    /// The caller answers the same whatever happens, and so does the time: the answer is
+    /// held to the failed sign-in's floor, and no mail is sent from the request. Requests
+    /// count on the address's and the IP's counters; a locked one is silently dropped.
+    /// `link_base` is the URL the token is appended to.
     pub async fn request_password_reset(
         &self,
         email: &str,
@@ -171,6 +173,7 @@ impl AccountService {
         ctx: &RequestContext,
     ) -> ServiceResult<()> {
         let c = &self.0;
+        let started = c.ports.delay.now();
         let email = Email::for_lookup(email)?;
         let addr_key = LockoutKey::User(format!("reset:{}", email.canonical()));
         let ip_key = c.ip_key(ctx.ip);
@@ -179,38 +182,31 @@ impl AccountService {
         for key in keys {
             c.record_failure(key, &view).await?;
         }
-        let locked = view.status.is_locked();
-        if locked {
-            return Ok(());
-        }
-        let now = c.now();
-        for user in c
-            .ports
-            .users
-            .find_by_email(&email)
-            .await?
-            .into_iter()
-            .filter(|u| u.is_active)
-        {
-            let token = c.links.issue(
-                LinkPurpose::PasswordReset,
-                &user,
-                now,
-                c.settings.link_lifetime,
-            );
-            let link = SecretString::new(format!("{link_base}{}", token.expose()));
-            if let Err(e) = c
+        if !view.status.is_locked() {
+            let now = c.now();
+            for user in c
                 .ports
-                .notifier
-                .send(Notification::PasswordReset {
-                    user: user.clone(),
-                    link,
-                })
-                .await
+                .users
+                .find_by_email(&email)
+                .await?
+                .into_iter()
+                .filter(|u| u.is_active)
             {
-                tracing::warn!(error = %e, user = %user.id, "sending a reset link failed");
+                let Some(to) = Recipient::of(&user) else {
+                    continue;
+                };
+                let token = c.links.issue(
+                    LinkPurpose::PasswordReset,
+                    &user,
+                    now,
+                    c.settings.link_lifetime,
+                );
+                let link = SecretString::new(format!("{link_base}{}", token.expose()));
+                c.enqueue(&Notification::PasswordReset { to, link }, None, None)
+                    .await;
             }
         }
+        c.hold_failed_answer(started).await;
         Ok(())
     }
 
@@ -283,16 +279,9 @@ impl AccountService {
             c.settings.link_lifetime,
         );
         let link = SecretString::new(format!("{link_base}{}", token.expose()));
-        if let Err(e) = c
-            .ports
-            .notifier
-            .send(Notification::Invitation {
-                user: user.clone(),
-                link,
-            })
-            .await
-        {
-            tracing::warn!(error = %e, user = %user.id, "sending an invitation failed");
+        if let Some(to) = Recipient::of(&user) {
+            c.enqueue(&Notification::Invitation { to, link }, None, None)
+                .await;
         }
         c.audit(
             AuditKind::UserInvited,

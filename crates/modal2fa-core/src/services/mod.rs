@@ -37,6 +37,7 @@ mod factors;
 mod hints;
 mod login;
 mod maintenance;
+mod outbox;
 mod passkey_list;
 mod passkeys;
 mod passwordless;
@@ -56,6 +57,7 @@ pub use admin::{AdminService, UserSummary};
 pub use factors::{ENROLMENT_LIFETIME, FactorService, FactorSummary, TotpEnrolment};
 pub use login::{LoginService, PasswordLogin};
 pub use maintenance::{MaintenanceService, Purged, UNCONFIRMED_ENROLMENT_TTL};
+pub use outbox::{Delivered, OutboxService};
 pub use passkey_list::PasskeyRemoval;
 pub use passkeys::{Ceremony, MAX_CREDENTIAL_ID_LEN, MAX_NAME_LEN, PasskeyService};
 pub use report::{CookieUpdate, LoginReport};
@@ -71,8 +73,8 @@ use crate::model::{AuditEvent, AuditKind, RequestContext, SecurityEventKind, Use
 use crate::password::{PasswordCheck, PasswordHasher};
 use crate::policy::AuthPolicy;
 use crate::ports::{
-    AuditLog, Clock, Delay, FactorStore, HashPool, LockoutStore, Notification, Notifier,
-    SecretGenerator, SessionStore, TrustedDeviceStore, UserStore, run_hashing,
+    AuditLog, Clock, Delay, FactorStore, HashPool, LockoutStore, Notification, Notifier, Outbox,
+    Recipient, SecretGenerator, SessionStore, TrustedDeviceStore, UserStore, run_hashing,
 };
 use crate::secret::{KeyPurpose, Keys, SecretString, ServerSecret, WebKeys};
 use crate::settings::Settings;
@@ -92,8 +94,10 @@ pub struct Ports {
     pub lockout: Arc<dyn LockoutStore>,
     /// Sessions.
     pub sessions: Arc<dyn SessionStore>,
-    /// Email.
+    /// Email: renders and sends one message (called by the outbox's sender only).
     pub notifier: Arc<dyn Notifier>,
+    /// The durable outbox every notification is written to.
+    pub outbox: Arc<dyn Outbox>,
     /// Audit log.
     pub audit: Arc<dyn AuditLog>,
     /// Time.
@@ -124,6 +128,8 @@ pub(crate) struct Context {
     pub ceremonies: Option<passkeys::Ceremonies>,
     /// The key of the accounts' WebAuthn user handles.
     pub user_handle_key: [u8; 32],
+    /// Run after each outbox write (the sender's wake-up).
+    pub outbox_wake: outbox::WakeSlot,
 }
 
 /// The services, wired to one set of ports, one policy and one server secret. Cheap to
@@ -146,6 +152,8 @@ pub struct Modal2fa {
     pub maintenance: MaintenanceService,
     /// Passkeys and security keys.
     pub passkeys: PasskeyService,
+    /// The notification outbox's sender side.
+    pub outbox: OutboxService,
 }
 
 impl Modal2fa {
@@ -173,6 +181,7 @@ impl Modal2fa {
             settings,
             hints: hints::CounterHints::default(),
             recent_clients: hints::RecentClients::default(),
+            outbox_wake: outbox::WakeSlot::new(),
         });
         Self {
             login: LoginService(ctx.clone()),
@@ -182,6 +191,7 @@ impl Modal2fa {
             admin: AdminService(ctx.clone()),
             sessions: SessionService(ctx.clone()),
             passkeys: PasskeyService(ctx.clone()),
+            outbox: OutboxService(ctx.clone()),
             maintenance: MaintenanceService(ctx),
         }
     }
@@ -503,21 +513,23 @@ impl Context {
         }
     }
 
-    /// Tells the owner; a failure is logged and never undoes the change.
+    /// Tells the owner (through the outbox); a failure is logged and never undoes the change.
     pub async fn notify(&self, user: &User, kind: SecurityEventKind, ctx: &RequestContext) {
         if !self.policy.notify_security_change(user, kind) {
             return;
         }
+        let Some(to) = Recipient::of(user) else {
+            tracing::info!(user = %user.id, ?kind, "a security notification is due, but the account has no address");
+            return;
+        };
         let n = Notification::SecurityChange {
-            user: user.clone(),
+            to,
             kind,
             at: self.now(),
             ip: Some(ctx.ip),
             user_agent: ctx.user_agent.clone(),
         };
-        if let Err(e) = self.ports.notifier.send(n).await {
-            tracing::warn!(error = %e, user = %user.id, ?kind, "sending a security notification failed");
-        }
+        self.enqueue(&n, None, None).await;
     }
 
     /// Applies a transition's effects, in order, as emitted. `view` is what the lock check

@@ -10,14 +10,21 @@ use std::sync::Arc;
 
 use super::Ports;
 use crate::ports::{
-    AuditLog, Clock, Delay, FactorStore, HashPool, LockoutStore, Notifier, SecretGenerator,
-    SessionStore, TrustedDeviceStore, UserStore,
+    AuditLog, Clock, Delay, FactorStore, HashPool, LockoutStore, Notifier, Outbox,
+    SecretGenerator, SessionStore, TrustedDeviceStore, UserStore,
 };
 use crate::system::{OsRandom, SystemClock, TracingNotifier};
 
 /// A store that serves every store port.
 pub trait Store:
-    UserStore + FactorStore + TrustedDeviceStore + LockoutStore + SessionStore + AuditLog + 'static
+    UserStore
+    + FactorStore
+    + TrustedDeviceStore
+    + LockoutStore
+    + SessionStore
+    + AuditLog
+    + Outbox
+    + 'static
 {
 }
 
@@ -28,6 +35,7 @@ impl<S> Store for S where
         + LockoutStore
         + SessionStore
         + AuditLog
+        + Outbox
         + 'static
 {
 }
@@ -59,6 +67,7 @@ pub struct PortsBuilder {
     lockout: Arc<dyn LockoutStore>,
     sessions: Arc<dyn SessionStore>,
     audit: Arc<dyn AuditLog>,
+    outbox: Arc<dyn Outbox>,
     notifier: Arc<dyn Notifier>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn SecretGenerator>,
@@ -77,7 +86,8 @@ impl Ports {
             trusted_devices: store.clone(),
             lockout: store.clone(),
             sessions: store.clone(),
-            audit: store,
+            audit: store.clone(),
+            outbox: store,
             notifier: Arc::new(TracingNotifier),
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom),
@@ -124,6 +134,12 @@ impl PortsBuilder {
         self
     }
 
+    /// The notification outbox in another store.
+    pub fn outbox(mut self, outbox: Arc<dyn Outbox>) -> Self {
+        self.outbox = outbox;
+        self
+    }
+
     /// Where notifications go (default: [`TracingNotifier`], which sends nothing).
     pub fn notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
         self.notifier = notifier;
@@ -165,6 +181,7 @@ impl PortsBuilder {
             lockout: self.lockout,
             sessions: self.sessions,
             audit: self.audit,
+            outbox: self.outbox,
             notifier: self.notifier,
             clock: self.clock,
             random: self.random,

@@ -96,7 +96,7 @@ async fn the_daily_cap_on_code_guesses_holds_across_the_owner_s_sign_ins() {
         checked_per_day[0] >= 5,
         "the budget is used: {checked_per_day:?}"
     );
-    assert!(w.notified(SecurityEventKind::SecondFactorFailures) >= 1);
+    assert!(w.notified(SecurityEventKind::SecondFactorFailures).await >= 1);
 }
 
 #[tokio::test]

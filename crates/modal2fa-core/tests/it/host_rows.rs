@@ -47,9 +47,9 @@ async fn a_host_row_with_a_single_label_address_gets_its_password_reset_link() {
         )
         .await
         .unwrap();
-    let sent = w.mem.notifier.sent();
+    let sent = w.sent().await;
     assert!(
-        matches!(sent.as_slice(), [Notification::PasswordReset { user, .. }] if user.id == id),
+        matches!(sent.as_slice(), [Notification::PasswordReset { to, .. }] if to.user_id == id),
         "{} notifications",
         sent.len()
     );

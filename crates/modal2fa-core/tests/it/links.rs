@@ -9,10 +9,9 @@ use time::Duration;
 
 use crate::world::*;
 
-fn reset_link(w: &World) -> String {
-    w.mem
-        .notifier
-        .sent()
+async fn reset_link(w: &World) -> String {
+    w.sent()
+        .await
         .iter()
         .rev()
         .find_map(|n| match n {
@@ -39,7 +38,7 @@ async fn a_reset_link_sets_a_new_password_once_and_ends_every_session() {
         .request_password_reset("ALICE@example.com", "https://x/reset/", &ctx())
         .await
         .unwrap();
-    let token = reset_link(&w);
+    let token = reset_link(&w).await;
     assert!(w.auth.account.check_reset_link(&token).await.is_ok());
     w.auth
         .account
@@ -54,7 +53,7 @@ async fn a_reset_link_sets_a_new_password_once_and_ends_every_session() {
         Err(ServiceError::Refused(Refusal::Link(_)))
     ));
     assert_eq!(w.mem.sessions.list_active_count(), 0);
-    assert_eq!(w.notified(SecurityEventKind::PasswordChanged), 1);
+    assert_eq!(w.notified(SecurityEventKind::PasswordChanged).await, 1);
     let r = w
         .password(&LoginState::Anonymous, "alice", "a brand new secret", None)
         .await;
@@ -75,7 +74,7 @@ async fn a_reset_link_dies_when_the_user_signs_in_and_after_three_days() {
         .request_password_reset("alice@example.com", "https://x/reset/", &ctx())
         .await
         .unwrap();
-    let token = reset_link(&w);
+    let token = reset_link(&w).await;
     w.mem.clock.advance(Duration::seconds(1));
     w.password(&LoginState::Anonymous, "alice", PASSWORD, None)
         .await;
@@ -85,7 +84,7 @@ async fn a_reset_link_dies_when_the_user_signs_in_and_after_three_days() {
         .request_password_reset("alice@example.com", "https://x/reset/", &ctx())
         .await
         .unwrap();
-    let token = reset_link(&w);
+    let token = reset_link(&w).await;
     w.mem.clock.advance(Duration::days(3));
     assert!(matches!(
         w.auth.account.check_reset_link(&token).await,
@@ -103,7 +102,7 @@ async fn a_reset_request_for_an_unknown_address_answers_the_same_and_sends_nothi
         .request_password_reset("nobody@example.com", "https://x/reset/", &ctx())
         .await
         .unwrap();
-    assert!(w.mem.notifier.sent().is_empty());
+    assert!(w.sent().await.is_empty());
 }
 
 #[tokio::test]
@@ -122,9 +121,8 @@ async fn reset_requests_are_rate_limited_per_address() {
             .unwrap();
     }
     let mails = w
-        .mem
-        .notifier
         .sent()
+        .await
         .iter()
         .filter(|n| matches!(n, Notification::PasswordReset { .. }))
         .count();
@@ -155,9 +153,8 @@ async fn an_invitation_link_sets_the_first_password_once_and_signs_in() {
         .unwrap();
     assert_eq!(u.username.as_str(), "new@example.com");
     let token = w
-        .mem
-        .notifier
         .sent()
+        .await
         .iter()
         .find_map(|n| match n {
             Notification::Invitation { link, .. } => Some(
@@ -208,7 +205,7 @@ async fn ten_concurrent_uses_of_one_reset_link_set_the_password_once() {
         .request_password_reset("alice@example.com", "https://x/reset/", &ctx())
         .await
         .unwrap();
-    let token = reset_link(&w);
+    let token = reset_link(&w).await;
     let tasks: Vec<_> = (0..10)
         .map(|i| {
             let (auth, token) = (w.auth.clone(), token.clone());

@@ -15,6 +15,7 @@ mod passkey_answers;
 mod passkey_list;
 mod passkeys;
 mod password;
+mod outbox;
 mod passwordless;
 mod second_factor;
 mod sessions;

@@ -125,7 +125,7 @@ async fn removing_a_passkey_ends_the_sessions_established_with_it_and_no_others(
     );
     assert!(sessions.load(&elsewhere_id).await.unwrap().is_none());
     assert!(sessions.load(&backup_id).await.unwrap().is_some());
-    assert_eq!(w.notified(SecurityEventKind::PasskeyRemoved), 1);
+    assert_eq!(w.notified(SecurityEventKind::PasskeyRemoved).await, 1);
     let left: Vec<i64> = w
         .auth
         .passkeys
@@ -202,7 +202,7 @@ async fn removing_the_last_factor_asks_first_and_then_removes_2fa_with_its_recov
         0,
         "the recovery codes are void"
     );
-    assert_eq!(w.notified(SecurityEventKind::TwoFactorRemoved), 1);
+    assert_eq!(w.notified(SecurityEventKind::TwoFactorRemoved).await, 1);
     let again = w
         .password(&LoginState::Anonymous, "alice", PASSWORD, None)
         .await;

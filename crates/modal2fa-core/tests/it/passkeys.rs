@@ -119,7 +119,7 @@ async fn a_registered_key_is_the_second_factor_of_the_next_sign_in() {
     let w = passkey_world(Arc::new(DefaultPolicy));
     let mut key = SoftPasskey::new(true);
     let signed_in = alice_with_a_key(&w, &mut key).await;
-    assert_eq!(w.notified(SecurityEventKind::PasskeyAdded), 1);
+    assert_eq!(w.notified(SecurityEventKind::PasskeyAdded).await, 1);
     let listed = w.auth.passkeys.list(&signed_in).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert!(listed[0].credential_id.len() <= 1023);
@@ -325,5 +325,5 @@ async fn a_signature_counter_that_goes_backwards_is_refused_and_the_owner_told()
         .unwrap();
     let r = sign_in_with(&w, &mut key, ORIGIN).await;
     assert_eq!(r.outcome, Outcome::Refused(Refusal::PasskeyRejected));
-    assert_eq!(w.notified(SecurityEventKind::PasskeyCounterRegressed), 1);
+    assert_eq!(w.notified(SecurityEventKind::PasskeyCounterRegressed).await, 1);
 }

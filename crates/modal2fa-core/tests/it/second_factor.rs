@@ -15,7 +15,7 @@ use crate::world::*;
 async fn totp_sign_in_works_and_a_code_is_never_accepted_twice() {
     let w = world();
     let (_, secret) = w.enrolled("alice").await;
-    assert_eq!(w.notified(SecurityEventKind::TotpAdded), 1);
+    assert_eq!(w.notified(SecurityEventKind::TotpAdded).await, 1);
     // The code that confirmed enrolment cannot sign in.
     let r = w
         .password(&LoginState::Anonymous, "alice", PASSWORD, None)
@@ -34,7 +34,7 @@ async fn totp_sign_in_works_and_a_code_is_never_accepted_twice() {
         .unwrap();
     assert_eq!(r.outcome, Outcome::Refused(Refusal::CodeReused));
     assert_eq!(w.audited(AuditKind::CodeReplayed), 1);
-    assert_eq!(w.notified(SecurityEventKind::CodeReplayed), 1);
+    assert_eq!(w.notified(SecurityEventKind::CodeReplayed).await, 1);
     // A fresh step signs in, renews the session and offers to trust the device.
     w.mem.clock.advance(Duration::seconds(30));
     let ok = w
@@ -245,7 +245,7 @@ async fn a_locked_second_factor_refuses_even_the_right_code_but_a_password_lock_
         "{:?}",
         r.outcome
     );
-    assert_eq!(w.notified(SecurityEventKind::SecondFactorFailures), 1);
+    assert_eq!(w.notified(SecurityEventKind::SecondFactorFailures).await, 1);
 }
 
 #[tokio::test]
@@ -417,7 +417,7 @@ async fn a_cookie_session_must_step_up_before_managing_factors() {
         .remove_totp(&done.state, &ctx())
         .await
         .unwrap();
-    assert_eq!(w.notified(SecurityEventKind::TotpRemoved), 1);
+    assert_eq!(w.notified(SecurityEventKind::TotpRemoved).await, 1);
 }
 
 #[tokio::test]
@@ -441,7 +441,7 @@ async fn recovery_codes_work_once_each_and_are_stored_hashed() {
             method: AuthMethod::TwoFactor
         }
     );
-    assert_eq!(w.notified(SecurityEventKind::RecoveryCodeUsed), 1);
+    assert_eq!(w.notified(SecurityEventKind::RecoveryCodeUsed).await, 1);
     assert_eq!(
         w.auth.factors.recovery_codes_left(&ok.state).await.unwrap(),
         9
@@ -488,7 +488,7 @@ async fn twenty_concurrent_submissions_of_one_recovery_code_sign_in_exactly_once
         }
     }
     assert_eq!(signed_in, 1);
-    assert_eq!(w.notified(SecurityEventKind::RecoveryCodeUsed), 1);
+    assert_eq!(w.notified(SecurityEventKind::RecoveryCodeUsed).await, 1);
 }
 
 #[tokio::test]

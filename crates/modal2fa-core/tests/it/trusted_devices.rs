@@ -13,7 +13,7 @@ async fn a_trusted_device_skips_the_code_rotates_and_a_copied_cookie_is_revoked(
     let (_, secret) = w.enrolled("alice").await;
     let r = w.sign_in_2fa("alice", &secret).await;
     let cookie = w.trust(&r.state, "Laptop").await;
-    assert_eq!(w.notified(SecurityEventKind::TrustedDeviceAdded), 1);
+    assert_eq!(w.notified(SecurityEventKind::TrustedDeviceAdded).await, 1);
     // Next sign-in: no code, method cookie, new cookie value.
     let r = w
         .password(&LoginState::Anonymous, "alice", PASSWORD, Some(&cookie))
@@ -44,7 +44,7 @@ async fn a_trusted_device_skips_the_code_rotates_and_a_copied_cookie_is_revoked(
         .await;
     assert_eq!(r.outcome, Outcome::SecondFactorRequired { setup: false });
     assert_eq!(r.trusted_device_cookie, CookieUpdate::Clear);
-    assert_eq!(w.notified(SecurityEventKind::TrustedDeviceCookieReused), 1);
+    assert_eq!(w.notified(SecurityEventKind::TrustedDeviceCookieReused).await, 1);
     let r = w
         .password(&LoginState::Anonymous, "alice", PASSWORD, Some(&rotated))
         .await;
@@ -203,7 +203,7 @@ async fn trusting_a_browser_that_holds_this_user_s_device_cookie_renews_that_dev
         },
         "the other browser still works"
     );
-    assert_eq!(w.notified(SecurityEventKind::TrustedDeviceAdded), 2);
+    assert_eq!(w.notified(SecurityEventKind::TrustedDeviceAdded).await, 2);
 }
 
 #[tokio::test]
@@ -230,7 +230,7 @@ async fn a_copy_two_generations_old_revokes_the_device_ends_sessions_and_alerts_
         .await;
     assert_eq!(r.outcome, Outcome::SecondFactorRequired { setup: false });
     assert_eq!(r.trusted_device_cookie, CookieUpdate::Clear);
-    assert_eq!(w.notified(SecurityEventKind::TrustedDeviceCookieReused), 1);
+    assert_eq!(w.notified(SecurityEventKind::TrustedDeviceCookieReused).await, 1);
     assert_eq!(
         w.mem.sessions.list_active_count(),
         0,

@@ -217,10 +217,15 @@ impl World {
             .cookie
     }
 
-    pub(crate) fn notified(&self, kind: SecurityEventKind) -> usize {
-        self.mem
-            .notifier
-            .sent()
+    /// Delivers the outbox (as the server's sender would), then returns everything sent.
+    pub(crate) async fn sent(&self) -> Vec<Notification> {
+        self.auth.outbox.deliver_all_due().await.unwrap();
+        self.mem.notifier.sent()
+    }
+
+    pub(crate) async fn notified(&self, kind: SecurityEventKind) -> usize {
+        self.sent()
+            .await
             .iter()
             .filter(|n| matches!(n, Notification::SecurityChange { kind: k, .. } if *k == kind))
             .count()

@@ -4,6 +4,7 @@
 mod audit;
 mod factors;
 mod lockout;
+mod outbox;
 mod sessions;
 mod trusted_devices;
 mod users;

@@ -29,6 +29,7 @@ fn services(store: SeaOrmStore, clock: Arc<FixedClock>, seed: u64) -> Modal2fa {
         trusted_devices: store.clone(),
         lockout: store.clone(),
         sessions: store.clone(),
+        outbox: store.clone(),
         notifier: Arc::new(MemoryNotifier::default()),
         audit: store,
         clock,

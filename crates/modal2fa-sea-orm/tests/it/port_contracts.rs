@@ -47,3 +47,7 @@ contract_test!(
     the_sea_orm_audit_log_meets_the_audit_log_contract,
     run_audit_log_contract
 );
+contract_test!(
+    the_sea_orm_outbox_meets_the_outbox_contract,
+    run_outbox_contract
+);

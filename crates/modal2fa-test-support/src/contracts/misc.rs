@@ -3,9 +3,8 @@ use std::sync::Arc;
 
 use modal2fa_core::SecretString;
 use modal2fa_core::model::{
-    AuditEvent, AuditKind, Email, Page, SecurityEventKind, User, UserId, Username,
-};
-use modal2fa_core::ports::{AuditLog, Clock, Notification, Notifier, SecretGenerator};
+AuditEvent, AuditKind, Page, SecurityEventKind, UserId};
+use modal2fa_core::ports::{AuditLog, Clock, Notification, Notifier, Recipient, SecretGenerator};
 use time::Duration;
 
 use super::{NOW, case, e, ensure, run_cases};
@@ -62,19 +61,14 @@ async fn audit_newest_first(s: Arc<dyn AuditLog>) -> Result<(), String> {
     Ok(())
 }
 
-fn user() -> User {
-    User {
-        id: UserId(1),
-        username: Username::parse("alice").unwrap(),
-        email: Some(Email::parse("alice@example.com").unwrap()),
-        first_name: "Alice".into(),
+/// The recipient every notifier case writes to: Alice, with a name that needs encoding.
+pub fn recipient() -> Recipient {
+    Recipient {
+        user_id: UserId(1),
+        username: "alice".into(),
+        first_name: "Alíce".into(),
         last_name: "Liddell".into(),
-        password_hash: None,
-        is_active: true,
-        is_superuser: false,
-        created_at: NOW,
-        last_login: None,
-        password_changed_at: None,
+        email: "alice@example.com".into(),
     }
 }
 
@@ -98,16 +92,19 @@ where
 async fn notifier_accepts_all(s: Arc<dyn Notifier>) -> Result<(), String> {
     let link = SecretString::new("https://example.com/auth/reset/1.2.abc");
     s.send(Notification::Invitation {
-        user: user(),
+        to: recipient(),
         link: link.clone(),
     })
     .await
     .map_err(e)?;
-    s.send(Notification::PasswordReset { user: user(), link })
+    s.send(Notification::PasswordReset {
+        to: recipient(),
+        link,
+    })
         .await
         .map_err(e)?;
     s.send(Notification::SecurityChange {
-        user: user(),
+        to: recipient(),
         kind: SecurityEventKind::PasswordChanged,
         at: NOW,
         ip: Some("192.0.2.1".parse().unwrap()),

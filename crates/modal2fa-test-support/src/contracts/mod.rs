@@ -6,6 +6,7 @@
 mod factors;
 mod lockout;
 mod misc;
+mod outbox;
 mod sessions;
 mod trusted;
 mod users;
@@ -15,9 +16,10 @@ use std::future::Future;
 pub use factors::run_factor_store_contract;
 pub use lockout::run_lockout_store_contract;
 pub use misc::{
-    run_audit_log_contract, run_clock_contract, run_notifier_contract,
+    recipient, run_audit_log_contract, run_clock_contract, run_notifier_contract,
     run_secret_generator_contract,
 };
+pub use outbox::run_outbox_contract;
 pub use sessions::run_session_store_contract;
 pub use trusted::run_trusted_device_store_contract;
 pub use users::{run_user_store_contract, user_differences};

@@ -4,6 +4,7 @@
 mod factors;
 mod lockout;
 mod misc;
+mod outbox;
 mod sessions;
 mod trusted;
 mod users;
@@ -11,6 +12,7 @@ mod users;
 pub use factors::MemoryFactors;
 pub use lockout::MemoryLockout;
 pub use misc::{MemoryAudit, MemoryNotifier};
+pub use outbox::{MemoryOutbox, MemoryOutboxRow, MemoryOutboxState};
 pub use sessions::MemorySessions;
 pub use trusted::MemoryTrustedDevices;
 pub use users::{HookedUsers, MemoryUsers, UsernameHook};

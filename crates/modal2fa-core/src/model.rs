@@ -404,6 +404,14 @@ pub enum AuditKind {
     TwoFactorReset,
     /// A recovery code was used.
     RecoveryCodeUsed,
+    /// A new set of recovery codes was generated (the old set no longer works).
+    RecoveryCodesGenerated,
+    /// The password was right, but the second step of that sign-in was not completed
+    /// within `Settings::second_factor_alert_after` (someone may hold the password).
+    SecondFactorNotCompleted,
+    /// Failed sign-ins locked the account for a while (someone may be guessing its
+    /// password).
+    AccountLocked,
     /// Microsoft sign-in refused.
     MicrosoftRefused,
     /// An administrator created or invited a user.
@@ -460,6 +468,14 @@ pub enum SecurityEventKind {
     TrustedDeviceCookieReused,
     /// A recovery code was used.
     RecoveryCodeUsed,
+    /// A new set of recovery codes was generated (the old set no longer works).
+    RecoveryCodesGenerated,
+    /// The password was right, but the second step of that sign-in was not completed
+    /// within `Settings::second_factor_alert_after` (someone may hold the password).
+    SecondFactorNotCompleted,
+    /// Failed sign-ins locked the account for a while (someone may be guessing its
+    /// password).
+    AccountLocked,
     /// A passkey answered with a signature counter at or below the one stored: the
     /// authenticator may have been cloned. The sign-in was refused.
     PasskeyCounterRegressed,

@@ -107,6 +107,10 @@ pub struct Settings {
     pub relying_party: Option<RelyingParty>,
     /// Retries of the notification outbox.
     pub outbox: OutboxSettings,
+    /// A sign-in whose password was right but whose second step is not completed this
+    /// long after tells the owner (default 10 minutes; `None`: never). The alert waits in
+    /// the outbox and is withdrawn when the second step succeeds.
+    pub second_factor_alert_after: Option<Duration>,
 }
 
 /// The WebAuthn relying party: the site's registrable domain (the RP ID), the origin the
@@ -193,6 +197,7 @@ impl Default for Settings {
             microsoft_tenant_id: None,
             relying_party: None,
             outbox: OutboxSettings::default(),
+            second_factor_alert_after: Some(Duration::minutes(10)),
         }
     }
 }

@@ -78,6 +78,12 @@ impl ParsedLink {
     pub fn user_id(&self) -> UserId {
         self.user_id
     }
+
+    /// Whether the expiry the link claims has passed. Unauthenticated until
+    /// [`LinkSigner::verify`]: good for refusing a stale link early, never for accepting one.
+    pub fn claims_expired(&self, now: OffsetDateTime) -> bool {
+        now.unix_timestamp() >= self.expires
+    }
 }
 
 /// Issues and verifies link tokens.

@@ -224,6 +224,17 @@ impl AccountService {
         Ok(user)
     }
 
+    /// What can be told of a link without reading any store: its format, and the expiry it
+    /// claims (an anonymous GET of a link's page runs no statement). The link is verified
+    /// for real when it is used.
+    pub fn check_link_shape(&self, token: &str) -> ServiceResult<()> {
+        let parsed = ParsedLink::parse(token)?;
+        if parsed.claims_expired(self.0.now()) {
+            return Err(crate::tokens::LinkError::Expired.into());
+        }
+        Ok(())
+    }
+
     /// Checks a reset link without using it (to show the form).
     pub async fn check_reset_link(&self, token: &str) -> ServiceResult<User> {
         self.link_user(LinkPurpose::PasswordReset, token).await
@@ -261,17 +272,40 @@ impl AccountService {
         if !c.policy.can_manage_users(&me) {
             return Err(Forbidden::ManageUsers.into());
         }
+        self.send_invitation(invite, link_base, Some(me.username.as_str()), ctx)
+            .await
+    }
+
+    /// The operator's invitation (the CLI's `user invite`: whoever runs it holds the
+    /// database already): creates the user (username = email) unless an account of that
+    /// name exists, and writes an invitation link for it to the outbox. An existing
+    /// account is invited again only while it has no password and is active (so an
+    /// invitation never replaces a password someone chose). `invited_by` is audited.
+    pub async fn send_invitation(
+        &self,
+        invite: InviteRequest,
+        link_base: &str,
+        invited_by: Option<&str>,
+        ctx: &RequestContext,
+    ) -> ServiceResult<User> {
+        let c = &self.0;
         let email = Email::parse_with(&invite.email, &c.policy.name_rules())?;
-        let user = self
-            .create_user(NewAccount {
-                username: email.to_string(),
-                email: Some(email.to_string()),
-                first_name: invite.first_name,
-                last_name: invite.last_name,
-                password: None,
-                superuser: false,
-            })
-            .await?;
+        let username = Username::parse_with(email.as_str(), &c.policy.name_rules())?;
+        let user = match c.ports.users.find_by_username(&username).await? {
+            Some(u) if u.password_hash.is_none() && u.is_active => u,
+            Some(_) => return Err(ServiceError::Conflict(ConflictKind::Username)),
+            None => {
+                self.create_user(NewAccount {
+                    username: email.to_string(),
+                    email: Some(email.to_string()),
+                    first_name: invite.first_name,
+                    last_name: invite.last_name,
+                    password: None,
+                    superuser: false,
+                })
+                .await?
+            }
+        };
         let token = c.links.issue(
             LinkPurpose::Invitation,
             &user,
@@ -283,14 +317,8 @@ impl AccountService {
             c.enqueue(&Notification::Invitation { to, link }, None, None)
                 .await;
         }
-        c.audit(
-            AuditKind::UserInvited,
-            Some(user.id),
-            Some(me.username.as_str()),
-            ctx,
-            None,
-        )
-        .await;
+        c.audit(AuditKind::UserInvited, Some(user.id), invited_by, ctx, None)
+            .await;
         Ok(user)
     }
 

@@ -117,6 +117,14 @@ impl Context {
             detail: Some(factor.to_owned()),
             ..StepFacts::default()
         };
-        self.finish(t, facts, ctx).await
+        let report = self.finish(t, facts, ctx).await?;
+        // The second step is done: the "not completed" alert is withdrawn.
+        if let LoginState::PendingSecondFactor(p) = state
+            && report.state.signed_in().is_some()
+        {
+            self.withdraw(&super::outbox::second_factor_alert_key(p))
+                .await;
+        }
+        Ok(report)
     }
 }

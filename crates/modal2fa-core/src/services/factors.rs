@@ -327,6 +327,8 @@ impl FactorService {
             Some("recovery codes".into()),
         )
         .await;
+        c.notify(&user, SecurityEventKind::RecoveryCodesGenerated, ctx)
+            .await;
         Ok(codes)
     }
 

@@ -173,6 +173,10 @@ impl Context {
         }
         // A checked failure answers no sooner than the floor, whatever the stored hash.
         let held = matches!(verdict, PasswordVerdict::Invalid) && !view.status.is_locked();
+        let locked_now = matches!(verdict, PasswordVerdict::Invalid)
+            && user_key
+                .as_ref()
+                .is_some_and(|k| view.newly_locked(k, self.now()));
         let user_counted = user_key.as_ref().and_then(|k| view.counted(k)).cloned();
         let attempt = PasswordAttempt {
             user_key,
@@ -197,10 +201,49 @@ impl Context {
             cookie,
         };
         let report = self.finish(t, facts, ctx).await?;
+        if let (LoginState::PendingSecondFactor(p), Some(u), Some(after)) = (
+            &report.state,
+            concerned.as_ref(),
+            self.settings.second_factor_alert_after,
+        ) && !p.setup_required
+        {
+            let key = super::outbox::second_factor_alert_key(p);
+            let at = Some(p.since + after);
+            self.notify_later(
+                u,
+                SecurityEventKind::SecondFactorNotCompleted,
+                ctx,
+                at,
+                Some(key),
+            )
+            .await;
+        }
+        if locked_now {
+            self.alert_locked(user.as_ref(), username.as_ref(), ctx)
+                .await?;
+        }
         if held {
             self.hold_failed_answer(started).await;
         }
         Ok(report)
+    }
+
+    /// Tells the owner that failed sign-ins just locked their account.
+    async fn alert_locked(
+        &self,
+        loaded: Option<&User>,
+        name: Option<&Username>,
+        ctx: &RequestContext,
+    ) -> ServiceResult<()> {
+        let owner = match (loaded, name) {
+            (Some(u), _) => Some(u.clone()),
+            (None, Some(name)) => self.account_named(name).await?,
+            (None, None) => None,
+        };
+        if let Some(u) = owner.filter(|u| u.is_active) {
+            self.notify(&u, SecurityEventKind::AccountLocked, ctx).await;
+        }
+        Ok(())
     }
 
     /// The facts about a correct password that the machine decides on.

@@ -1,7 +1,8 @@
 //! Housekeeping the server runs in the background: expired sessions, lockout counters that
 //! have been quiet for the longest lock, addresses not signed in from for
 //! `known_client_days`, and authenticator-app enrolments that were never
-//! confirmed (today's enrolment stores nothing until it is confirmed; rows left by an
+//! confirmed, and outbox messages sent or failed longer ago than the outbox's
+//! `keep_finished` (today's enrolment stores nothing until it is confirmed; rows left by an
 //! earlier version, or by a request cut off between storing and confirming, go here).
 
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub struct Purged {
     pub enrolments: u64,
     /// Addresses not signed in from for `known_client_days`.
     pub known_clients: u64,
+    /// Outbox messages final for longer than `OutboxSettings::keep_finished`.
+    pub outbox_messages: u64,
 }
 
 /// Background housekeeping.
@@ -52,6 +55,11 @@ impl MaintenanceService {
                 .forget_clients(
                     now - time::Duration::days(i64::from(c.settings.lockout.known_client_days)),
                 )
+                .await?,
+            outbox_messages: c
+                .ports
+                .outbox
+                .purge_finished(now - c.settings.outbox.keep_finished)
                 .await?,
         })
     }

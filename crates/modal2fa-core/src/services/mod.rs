@@ -269,6 +269,15 @@ impl LockView {
         self.reservation(key).map(|(_, after)| after)
     }
 
+    /// Whether the attempt this view counted on `key` set a new lock (of many concurrent
+    /// attempts, exactly one does: each counts by compare-and-set).
+    pub fn newly_locked(&self, key: &LockoutKey, now: OffsetDateTime) -> bool {
+        self.reservation(key).is_some_and(|(before, after)| {
+            after.lock_count > before.as_ref().map_or(0, |b| b.lock_count)
+                && crate::lockout::status(Some(after), now).is_locked()
+        })
+    }
+
     fn reservation(&self, key: &LockoutKey) -> Option<&(Option<LockoutEntry>, LockoutEntry)> {
         self.reserved.iter().find(|(_, after)| &after.key == key)
     }
@@ -515,6 +524,19 @@ impl Context {
 
     /// Tells the owner (through the outbox); a failure is logged and never undoes the change.
     pub async fn notify(&self, user: &User, kind: SecurityEventKind, ctx: &RequestContext) {
+        self.notify_later(user, kind, ctx, None, None).await;
+    }
+
+    /// [`Context::notify`], sent at `send_after` unless withdrawn under `cancel_key`
+    /// before then.
+    pub async fn notify_later(
+        &self,
+        user: &User,
+        kind: SecurityEventKind,
+        ctx: &RequestContext,
+        send_after: Option<OffsetDateTime>,
+        cancel_key: Option<String>,
+    ) {
         if !self.policy.notify_security_change(user, kind) {
             return;
         }
@@ -529,7 +551,7 @@ impl Context {
             ip: Some(ctx.ip),
             user_agent: ctx.user_agent.clone(),
         };
-        self.enqueue(&n, None, None).await;
+        self.enqueue(&n, send_after, cancel_key).await;
     }
 
     /// Applies a transition's effects, in order, as emitted. `view` is what the lock check

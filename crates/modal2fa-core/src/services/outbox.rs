@@ -18,10 +18,11 @@
 //! - **Nothing is sent twice by two senders**: a claim is a compare-and-set in the store,
 //!   so of several processes claiming at once exactly one gets each message. (A sender
 //!   that dies after the mail server accepted a message but before it settled it sends
-//!   it again after the lease; SMTP offers nothing stronger, and the message's
-//!   `Message-ID` is the same both times.)
-//! - **Retries back off**: `first_retry · 2^(n-1)` up to `max_retry`, and after
-//!   `max_attempts` the message is marked failed and its last error logged — the error's
+//!   it again after the lease: SMTP offers nothing stronger than at-least-once.)
+//! - **Retries back off**: a transport that cannot be reached (`PortError::Unavailable`)
+//!   is tried again after `first_retry · 2^(n-1)`, up to `max_retry`; after
+//!   `max_attempts`, or at once when the transport refused the message (bad credentials,
+//!   a rejected address), the message is marked failed and its last error logged — the error's
 //!   description, never the message, its link or its token.
 //! - **Links do not rest in the database**: the payload is sealed (XChaCha20-Poly1305,
 //!   bound to the account and to this purpose) and erased once the message is final.
@@ -175,7 +176,13 @@ impl OutboxService {
                     Ok(()) => (OutboxOutcome::Sent, None),
                     Err(e) => {
                         let error = crate::error::source_chain(&e);
-                        if message.attempts >= s.max_attempts {
+                        // Only an unreachable transport is worth trying again; a refusal
+                        // (bad credentials, a rejected address) fails the message at once.
+                        let transient = matches!(e, crate::ports::PortError::Unavailable(_));
+                        if !transient {
+                            tracing::error!(message = message.id, attempts = message.attempts, error = %error, "a notification was refused by the transport; marked failed");
+                            (OutboxOutcome::Failed, Some(error))
+                        } else if message.attempts >= s.max_attempts {
                             tracing::error!(message = message.id, attempts = message.attempts, error = %error, "a notification failed for the last time");
                             (OutboxOutcome::Failed, Some(error))
                         } else {
@@ -202,7 +209,9 @@ impl OutboxService {
                     message = message.id,
                     "an outbox message's claim ended before it was settled (a lease shorter than the transport's timeout?)"
                 ),
-                Err(e) => tracing::error!(message = message.id, error = %crate::error::source_chain(&e), "settling an outbox message failed; it is claimed again after its lease"),
+                Err(e) => {
+                    tracing::error!(message = message.id, error = %crate::error::source_chain(&e), "settling an outbox message failed; it is claimed again after its lease")
+                }
             }
         }
         Ok(done)
@@ -291,6 +300,15 @@ impl Context {
             tracing::warn!(error = %crate::error::source_chain(&e), "withdrawing a delayed notification failed");
         }
     }
+}
+
+/// The key of the "second step not completed" alert of the pending sign-in `p`.
+pub(crate) fn second_factor_alert_key(p: &crate::machine::Pending) -> String {
+    format!(
+        "second-factor:{}:{}",
+        p.user_id,
+        p.since.unix_timestamp_nanos()
+    )
 }
 
 /// The `OnceLock` the context holds for [`OutboxService::on_enqueue`].

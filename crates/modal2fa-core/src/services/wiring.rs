@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use super::Ports;
 use crate::ports::{
-    AuditLog, Clock, Delay, FactorStore, HashPool, LockoutStore, Notifier, Outbox,
-    SecretGenerator, SessionStore, TrustedDeviceStore, UserStore,
+    AuditLog, Clock, Delay, FactorStore, HashPool, LockoutStore, Notifier, Outbox, SecretGenerator,
+    SessionStore, TrustedDeviceStore, UserStore,
 };
 use crate::system::{OsRandom, SystemClock, TracingNotifier};
 

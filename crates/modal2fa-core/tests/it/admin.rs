@@ -78,7 +78,10 @@ async fn an_admin_reset_of_2fa_strips_factors_ends_sessions_clears_lockout_and_m
         .await
         .unwrap();
     assert_eq!(w.mem.sessions.list_active_count(), 0);
-    assert_eq!(w.notified(SecurityEventKind::TwoFactorResetByAdmin).await, 1);
+    assert_eq!(
+        w.notified(SecurityEventKind::TwoFactorResetByAdmin).await,
+        1
+    );
     assert_eq!(w.audited(AuditKind::TwoFactorReset), 1);
     let r = w
         .password(&LoginState::Anonymous, "alice", PASSWORD, None)

@@ -84,7 +84,10 @@ async fn a_failing_transport_is_retried_with_backoff_then_marked_failed_and_the_
         let d = w.auth.outbox.deliver_due().await.unwrap();
         assert_eq!(d.claimed, 1, "attempt {attempt} not claimed");
         let row = w.mem.outbox.rows().pop().unwrap();
-        assert!(matches!(row.state, MemoryOutboxState::Pending | MemoryOutboxState::Failed));
+        assert!(matches!(
+            row.state,
+            MemoryOutboxState::Pending | MemoryOutboxState::Failed
+        ));
         assert_eq!(row.attempts, attempt);
         assert!(row.last_error.as_deref().unwrap().contains("unavailable"));
         if attempt < outbox.max_attempts {
@@ -170,7 +173,10 @@ async fn the_sender_is_woken_by_every_write() {
     assert!(w.auth.outbox.on_enqueue(move || {
         count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }));
-    assert!(!w.auth.outbox.on_enqueue(|| {}), "a second wake-up was taken");
+    assert!(
+        !w.auth.outbox.on_enqueue(|| {}),
+        "a second wake-up was taken"
+    );
     w.user("alice").await;
     w.auth
         .account
@@ -191,9 +197,116 @@ async fn an_account_without_an_address_gets_no_message_and_the_change_stands() {
     let state = r.state;
     w.auth
         .account
-        .change_password(&state, &PASSWORD.into(), &"another long passphrase".into(), false, &ctx())
+        .change_password(
+            &state,
+            &PASSWORD.into(),
+            &"another long passphrase".into(),
+            false,
+            &ctx(),
+        )
         .await
         .unwrap();
     assert_eq!(w.auth.outbox.pending().await.unwrap(), 0);
     assert_eq!(w.notified(SecurityEventKind::PasswordChanged).await, 0);
+}
+
+#[tokio::test]
+async fn the_owner_is_told_once_when_failed_sign_ins_lock_the_account() {
+    let w = world();
+    w.user("alice").await;
+    let threshold = w.auth.settings().lockout.user_failed_attempts;
+    for i in 0..threshold + 5 {
+        let _ = w
+            .try_password(
+                &modal2fa_core::machine::LoginState::Anonymous,
+                "alice",
+                "not the password",
+                None,
+                &ctx_from(&format!("198.51.100.{}", i + 1)),
+            )
+            .await;
+    }
+    assert_eq!(w.notified(SecurityEventKind::AccountLocked).await, 1);
+}
+
+#[tokio::test]
+async fn generating_recovery_codes_tells_the_owner() {
+    let w = world();
+    let (_, secret) = w.enrolled("alice").await;
+    let state = w.sign_in_2fa("alice", &secret).await.state;
+    w.auth
+        .factors
+        .generate_recovery_codes(&state, &ctx())
+        .await
+        .unwrap();
+    assert_eq!(
+        w.notified(SecurityEventKind::RecoveryCodesGenerated).await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_right_password_without_the_second_step_alerts_the_owner_after_the_delay_only() {
+    let w = world();
+    let (_, _secret) = w.enrolled("alice").await;
+    w.sent().await;
+    w.password(
+        &modal2fa_core::machine::LoginState::Anonymous,
+        "alice",
+        PASSWORD,
+        None,
+    )
+    .await;
+    let after = w.auth.settings().second_factor_alert_after.unwrap();
+    w.mem.clock.advance(after - time::Duration::seconds(1));
+    assert_eq!(
+        w.notified(SecurityEventKind::SecondFactorNotCompleted)
+            .await,
+        0,
+        "sent before its time"
+    );
+    w.mem.clock.advance(time::Duration::seconds(1));
+    assert_eq!(
+        w.notified(SecurityEventKind::SecondFactorNotCompleted)
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn completing_the_second_step_withdraws_the_alert() {
+    let w = world();
+    let (_, secret) = w.enrolled("alice").await;
+    w.sign_in_2fa("alice", &secret).await;
+    w.mem.clock.advance(time::Duration::hours(1));
+    assert_eq!(
+        w.notified(SecurityEventKind::SecondFactorNotCompleted)
+            .await,
+        0
+    );
+    assert!(
+        w.mem
+            .outbox
+            .rows()
+            .iter()
+            .all(|r| r.state != MemoryOutboxState::Pending)
+    );
+}
+
+#[tokio::test]
+async fn a_message_the_transport_refuses_is_marked_failed_at_once_with_the_error() {
+    let w = world();
+    w.user("alice").await;
+    w.mem.notifier.refuse_from_now();
+    w.auth
+        .account
+        .request_password_reset("alice@example.com", "https://x/reset/", &ctx())
+        .await
+        .unwrap();
+    let d = w.auth.outbox.deliver_due().await.unwrap();
+    assert_eq!((d.claimed, d.failed, d.retried), (1, 1, 0));
+    let row = w.mem.outbox.rows().remove(0);
+    assert_eq!(row.state, MemoryOutboxState::Failed);
+    assert!(row.last_error.unwrap().contains("535"));
+    assert!(row.payload.is_empty());
 }

@@ -325,5 +325,8 @@ async fn a_signature_counter_that_goes_backwards_is_refused_and_the_owner_told()
         .unwrap();
     let r = sign_in_with(&w, &mut key, ORIGIN).await;
     assert_eq!(r.outcome, Outcome::Refused(Refusal::PasskeyRejected));
-    assert_eq!(w.notified(SecurityEventKind::PasskeyCounterRegressed).await, 1);
+    assert_eq!(
+        w.notified(SecurityEventKind::PasskeyCounterRegressed).await,
+        1
+    );
 }

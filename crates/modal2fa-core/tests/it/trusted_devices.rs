@@ -44,7 +44,11 @@ async fn a_trusted_device_skips_the_code_rotates_and_a_copied_cookie_is_revoked(
         .await;
     assert_eq!(r.outcome, Outcome::SecondFactorRequired { setup: false });
     assert_eq!(r.trusted_device_cookie, CookieUpdate::Clear);
-    assert_eq!(w.notified(SecurityEventKind::TrustedDeviceCookieReused).await, 1);
+    assert_eq!(
+        w.notified(SecurityEventKind::TrustedDeviceCookieReused)
+            .await,
+        1
+    );
     let r = w
         .password(&LoginState::Anonymous, "alice", PASSWORD, Some(&rotated))
         .await;
@@ -230,7 +234,11 @@ async fn a_copy_two_generations_old_revokes_the_device_ends_sessions_and_alerts_
         .await;
     assert_eq!(r.outcome, Outcome::SecondFactorRequired { setup: false });
     assert_eq!(r.trusted_device_cookie, CookieUpdate::Clear);
-    assert_eq!(w.notified(SecurityEventKind::TrustedDeviceCookieReused).await, 1);
+    assert_eq!(
+        w.notified(SecurityEventKind::TrustedDeviceCookieReused)
+            .await,
+        1
+    );
     assert_eq!(
         w.mem.sessions.list_active_count(),
         0,

@@ -65,7 +65,7 @@ async fn migrations_apply_to_an_empty_database_are_idempotent_and_match_the_enti
             !history.is_empty(),
             "{backend:?}: the history table is {MIGRATION_TABLE}"
         );
-        let expected: [(&str, Vec<String>); 9] = [
+        let expected: [(&str, Vec<String>); 10] = [
             ("modal2fa_users", entity_columns::<users::Entity>()),
             (
                 "modal2fa_totp_devices",
@@ -93,6 +93,7 @@ async fn migrations_apply_to_an_empty_database_are_idempotent_and_match_the_enti
                 "modal2fa_known_clients",
                 entity_columns::<known_clients::Entity>(),
             ),
+            ("modal2fa_outbox", entity_columns::<outbox::Entity>()),
         ];
         assert_eq!(expected.len(), TABLES.len());
         for (table, want) in expected {

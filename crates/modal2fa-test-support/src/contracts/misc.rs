@@ -2,8 +2,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use modal2fa_core::SecretString;
-use modal2fa_core::model::{
-AuditEvent, AuditKind, Page, SecurityEventKind, UserId};
+use modal2fa_core::model::{AuditEvent, AuditKind, Page, SecurityEventKind, UserId};
 use modal2fa_core::ports::{AuditLog, Clock, Notification, Notifier, Recipient, SecretGenerator};
 use time::Duration;
 
@@ -101,8 +100,8 @@ async fn notifier_accepts_all(s: Arc<dyn Notifier>) -> Result<(), String> {
         to: recipient(),
         link,
     })
-        .await
-        .map_err(e)?;
+    .await
+    .map_err(e)?;
     s.send(Notification::SecurityChange {
         to: recipient(),
         kind: SecurityEventKind::PasswordChanged,

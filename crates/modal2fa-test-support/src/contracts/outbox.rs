@@ -262,7 +262,10 @@ async fn cancel_pending_only(s: S) -> Result<(), String> {
         s.cancel("alert:1", NOW).await.map_err(e)? == 1,
         "not withdrawn"
     );
-    ensure!(s.pending().await.map_err(e)? == 1, "the other key's message went too");
+    ensure!(
+        s.pending().await.map_err(e)? == 1,
+        "the other key's message went too"
+    );
     let mut due = waiting;
     due.send_after = NOW;
     due.cancel_key = Some("alert:3".into());
@@ -292,10 +295,7 @@ async fn purge_finished(s: S) -> Result<(), String> {
     )
     .await
     .map_err(e)?;
-    let purged = s
-        .purge_finished(NOW + Duration::days(1))
-        .await
-        .map_err(e)?;
+    let purged = s.purge_finished(NOW + Duration::days(1)).await.map_err(e)?;
     ensure!(purged == 1, "purged {purged}");
     ensure!(s.pending().await.map_err(e)? == 1, "the pending one went");
     Ok(())

@@ -13,6 +13,7 @@ use super::page;
 pub struct MemoryNotifier {
     sent: Mutex<Vec<Notification>>,
     failing: std::sync::atomic::AtomicBool,
+    refusing: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryNotifier {
@@ -21,9 +22,17 @@ impl MemoryNotifier {
         self.sent.lock().unwrap().clone()
     }
 
-    /// Makes every later send fail (to prove failures never undo a change).
+    /// Makes every later send fail as an unreachable server would (to prove failures
+    /// never undo a change, and are retried).
     pub fn fail_from_now(&self) {
         self.failing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Makes every later send be refused, as a server refusing the credentials or the
+    /// address would (a failure not worth retrying).
+    pub fn refuse_from_now(&self) {
+        self.refusing
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
@@ -33,6 +42,9 @@ impl Notifier for MemoryNotifier {
     async fn send(&self, notification: Notification) -> PortResult<()> {
         if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(PortError::Unavailable("the mail server is down".into()));
+        }
+        if self.refusing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(PortError::Unexpected("535 authentication failed".into()));
         }
         self.sent.lock().unwrap().push(notification);
         Ok(())

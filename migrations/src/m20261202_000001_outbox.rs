@@ -55,7 +55,10 @@ impl MigrationTrait for Migration {
         )
         .await?;
         for (name, cols) in [
-            ("modal2fa_outbox_due", vec![Outbox::State, Outbox::SendAfter]),
+            (
+                "modal2fa_outbox_due",
+                vec![Outbox::State, Outbox::SendAfter],
+            ),
             ("modal2fa_outbox_cancel_key", vec![Outbox::CancelKey]),
             ("modal2fa_outbox_finished", vec![Outbox::FinishedAt]),
         ] {

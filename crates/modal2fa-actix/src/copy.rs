@@ -21,6 +21,22 @@ pub const UNAVAILABLE: &str =
 pub const PASSWORDS_DIFFER: &str = "The two new passwords differ.";
 /// The current password typed to change it is wrong.
 pub const WRONG_CURRENT_PASSWORD: &str = "Your current password is incorrect.";
+/// The title of the "Forgot your password?" modal.
+pub const FORGOT_PASSWORD: &str = "Forgot your password?";
+/// The title of a reset link's modal.
+pub const SET_NEW_PASSWORD: &str = "Set a new password";
+/// What a reset link's modal asks.
+pub const SET_NEW_PASSWORD_INTRO: &str =
+    "Choose a new password. Every session of your account will be signed out.";
+/// The title of an invitation's modal.
+pub const WELCOME: &str = "Welcome";
+/// What an invitation's modal asks.
+pub const WELCOME_INTRO: &str = "Choose a password for your new account.";
+/// Shown on the login modal after a reset link set a new password.
+pub const PASSWORD_SET: &str = "Your new password is set. Sign in with it.";
+/// Shown when the site has no public URL to build emailed links from.
+pub const NO_EMAIL_LINKS: &str =
+    "Password reset by email is not available on this site. Ask your administrator.";
 /// Shown on the 2FA modal when a step-up starts.
 pub const CONFIRM_FIRST: &str = "Confirm with your second factor first.";
 

@@ -12,6 +12,7 @@ pub mod hash_pool;
 mod headers;
 mod host;
 mod layer;
+mod links;
 mod login;
 mod menu;
 mod passkeys;
@@ -85,6 +86,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("auth:remove_2fa", "/remove-2fa/"),
     ("auth:recovery_codes", "/recovery-codes/"),
     ("auth:change_password", "/change-password/"),
+    ("auth:password_reset", "/password-reset/"),
+    ("auth:password_reset_confirm", "/password-reset/{token}"),
+    ("auth:invitation", "/invitation/{token}"),
     ("auth:logout", "/logout/"),
     ("auth:user_menu", "/menu/"),
     ("auth:static", "/static/{path:.*}"),
@@ -109,6 +113,11 @@ pub struct WebSettings {
     pub appearance: HashMap<String, ModalAppearance>,
     /// A directory whose templates override the embedded ones by name.
     pub template_dir: Option<PathBuf>,
+    /// The site's public base URL (`https://app.example.com`), which the links in emails
+    /// (password reset, invitation) point at. Without it, "Forgot your password?" is not
+    /// offered and no link can be sent: a link is never built from the `Host` a request
+    /// named, which an attacker chooses.
+    pub public_url: Option<String>,
 }
 
 impl Default for WebSettings {
@@ -121,6 +130,7 @@ impl Default for WebSettings {
             logout_redirect: "/".into(),
             appearance: HashMap::new(),
             template_dir: None,
+            public_url: None,
         }
     }
 }
@@ -161,6 +171,14 @@ impl WebSettings {
             .map(|(_, p)| *p)
             .unwrap_or("/");
         format!("{}{}", self.mount.trim_end_matches('/'), p)
+    }
+
+    /// The absolute URL an emailed link of route `name` starts with (its `{token}`
+    /// segment cut off, to be appended), from [`WebSettings::public_url`].
+    pub fn link_base(&self, name: &str) -> Option<String> {
+        let base = self.public_url.as_deref()?.trim_end_matches('/');
+        let path = self.path(name);
+        Some(format!("{base}{}", path.trim_end_matches("{token}")))
     }
 }
 
@@ -435,6 +453,14 @@ fn routes(name: &str) -> Vec<Route> {
             post().to(account::password_post),
         ],
         "auth:logout" => vec![post().to(account::logout_post)],
+        "auth:password_reset" => vec![get().to(links::request_get), post().to(links::request_post)],
+        "auth:password_reset_confirm" => {
+            vec![get().to(links::reset_get), post().to(links::reset_post)]
+        }
+        "auth:invitation" => vec![
+            get().to(links::invitation_get),
+            post().to(links::invitation_post),
+        ],
         "auth:user_menu" => vec![get().to(menu::get)],
         "auth:static" => vec![get().to(menu::static_get)],
         _ => vec![],

@@ -11,10 +11,27 @@ use crate::respond::{Back, with_errors};
 
 /// The login modal, with `errors` and the username typed so far.
 pub(crate) fn modal(flow: &Flow, next: &str, errors: Vec<String>, username: &str) -> HttpResponse {
+    render(flow, next, errors, username, "")
+}
+
+/// The login modal with a notice (what just happened: a new password was set, say).
+pub(crate) fn modal_with_notice(flow: &Flow, next: &str, notice: &str) -> HttpResponse {
+    render(flow, next, vec![], "", notice)
+}
+
+fn render(
+    flow: &Flow,
+    next: &str,
+    errors: Vec<String>,
+    username: &str,
+    notice: &str,
+) -> HttpResponse {
     let mut ctx = with_errors(errors);
     ctx.insert("next", next);
     ctx.insert("username", username);
+    ctx.insert("notice", notice);
     ctx.insert("passwordless", &flow.auth().passkeys.passwordless_offered());
+    ctx.insert("password_reset", &flow.web.settings().public_url.is_some());
     flow.modal("login", "Sign in", ctx)
 }
 

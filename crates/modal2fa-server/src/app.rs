@@ -13,7 +13,9 @@ use modal2fa_core::{Modal2fa, Ports, ServerSecret};
 use modal2fa_sea_orm::SeaOrmStore;
 
 use crate::config::Config;
-use crate::notifier::ConsoleNotifier;
+use modal2fa_core::ports::Notifier;
+use modal2fa_core::system::TracingNotifier;
+use modal2fa_lettre::LettreNotifier;
 
 /// Connects to the database and applies pending migrations.
 pub async fn store(config: &Config) -> Result<SeaOrmStore, String> {
@@ -96,7 +98,7 @@ pub fn services_with_floor(
     floor: std::time::Duration,
 ) -> Result<Modal2fa, String> {
     let ports = Ports::builder(Arc::new(store))
-        .notifier(Arc::new(ConsoleNotifier))
+        .notifier(notifier(config)?)
         // Hashing off the request threads: one worker per core, a bounded queue, 503 beyond.
         .hash_pool(Arc::new(TokioHashPool::for_this_machine()))
         // A failed sign-in's answer waits for its floor on a tokio timer.
@@ -115,6 +117,58 @@ pub fn services_with_floor(
     ))
 }
 
+/// Where the outbox's sender hands messages: the configured mail transport, or the
+/// [`TracingNotifier`] (which logs that a message was due) for `mail.transport = "none"`.
+pub fn notifier(config: &Config) -> Result<Arc<dyn Notifier>, String> {
+    let public_url = config.public_url().unwrap_or_default();
+    let mail = config
+        .mail
+        .mail_config(
+            config.insecure_http_development,
+            &config.site_name,
+            &public_url,
+        )
+        .map_err(|(key, why)| format!("{key}: {why}"))?;
+    match mail {
+        None => Ok(Arc::new(TracingNotifier)),
+        Some(mail) => Ok(Arc::new(
+            LettreNotifier::new(mail).map_err(|e| e.to_string())?,
+        )),
+    }
+}
+
+/// Delivers the outbox for as long as the server runs: at once when this process writes
+/// a message (the services wake it), and every `poll` for retries and for messages other
+/// processes wrote. A failure to reach the store is logged and retried at the next poll.
+pub fn deliver_in_background(
+    auth: Modal2fa,
+    poll: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let woken = wake.clone();
+    auth.outbox.on_enqueue(move || woken.notify_one());
+    tokio::spawn(async move {
+        loop {
+            match auth.outbox.deliver_all_due().await {
+                Ok(d) if d.claimed > 0 => tracing::info!(
+                    sent = d.sent,
+                    retried = d.retried,
+                    failed = d.failed,
+                    "delivered notifications"
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %chain(&e), "the outbox cannot be read; retrying later")
+                }
+            }
+            tokio::select! {
+                () = wake.notified() => {}
+                () = tokio::time::sleep(poll) => {}
+            }
+        }
+    })
+}
+
 /// The web layer.
 pub fn web_layer(config: &Config, auth: Modal2fa) -> Result<Modal2faWeb, String> {
     let settings = WebSettings {
@@ -124,6 +178,7 @@ pub fn web_layer(config: &Config, auth: Modal2fa) -> Result<Modal2faWeb, String>
         logout_redirect: config.logout_redirect.clone(),
         appearance: config.appearance.clone(),
         template_dir: config.template_dir.clone(),
+        public_url: config.public_url(),
         ..WebSettings::default()
     };
     Modal2faWeb::builder(auth)
@@ -194,6 +249,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
         auth.clone(),
         std::time::Duration::from_secs(60 * u64::from(config.purge_interval_minutes.get())),
     );
+    let poll = std::time::Duration::from_secs(u64::from(config.mail.outbox.poll_seconds.get()));
+    let sender = deliver_in_background(auth.clone(), poll);
     let web = web_layer(&config, auth)?;
     let listener = TcpListener::bind(config.listen)
         .map_err(|e| format!("listen: cannot bind {}: {e}", config.listen))?;
@@ -218,6 +275,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     println!("modal2fa listening on http://{addr}");
     let served = server.await.map_err(|e| e.to_string());
     purge.abort();
+    sender.abort();
     served
 }
 

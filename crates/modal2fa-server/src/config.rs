@@ -104,6 +104,11 @@ pub struct Config {
     pub appearance: HashMap<String, ModalAppearance>,
     /// `[webauthn]`: passkeys (off unless `webauthn.origin` is set).
     pub webauthn: webauthn::WebAuthnConfig,
+    /// The public base URL emailed links point at (`https://app.example.com`); in plain-http
+    /// development `http://localhost:<port>` when unset. No reset is offered without one.
+    pub public_url: Option<String>,
+    /// `[mail]`: where notifications go, and the outbox's retries.
+    pub mail: mail::MailSection,
 }
 
 /// `[lockout]`.
@@ -161,6 +166,8 @@ impl Default for Config {
             lockout: LockoutConfig::default(),
             appearance: HashMap::new(),
             webauthn: webauthn::WebAuthnConfig::default(),
+            public_url: None,
+            mail: mail::MailSection::default(),
         }
     }
 }
@@ -488,6 +495,11 @@ impl Config {
         if let Err(why) = self.webauthn.relying_party(&self.site_name) {
             return Err(("webauthn.origin", why));
         }
+        if let Some(url) = &self.public_url {
+            mail::check_public_url(url).map_err(|why| ("public_url", why))?;
+        }
+        self.mail
+            .mail_config(self.insecure_http_development, &self.site_name, "")?;
         let lockout = &self.lockout;
         if lockout.max_lockout_seconds.get() < lockout.lockout_seconds.get() {
             let why = "must not be below lockout.lockout_seconds".to_owned();
@@ -542,6 +554,13 @@ impl Config {
         !self.insecure_http_development
     }
 
+    /// [`Config::public_url`], or `http://localhost:<port>` in plain-http development.
+    pub fn public_url(&self) -> Option<String> {
+        let local = self.insecure_http_development;
+        let dev = || format!("http://localhost:{}", self.listen.port());
+        self.public_url.clone().or_else(|| local.then(dev))
+    }
+
     /// The core settings.
     pub fn core_settings(&self) -> Settings {
         let lockout = &self.lockout;
@@ -577,11 +596,13 @@ impl Config {
             trusted_device_max_age: days(self.trusted_device_max_age_days.get()),
             password_hashing: self.password_hashing,
             relying_party: self.webauthn.relying_party(&self.site_name).ok().flatten(),
+            outbox: self.mail.outbox_settings(),
             ..Settings::default()
         }
     }
 }
 
+pub mod mail;
 pub mod webauthn;
 
 #[cfg(test)]

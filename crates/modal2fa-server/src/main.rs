@@ -9,7 +9,6 @@
 
 mod app;
 mod config;
-mod notifier;
 mod policy;
 
 use std::io::{BufRead, IsTerminal};
@@ -21,8 +20,9 @@ use clap::{Parser, Subcommand};
 use modal2fa_core::SecretString;
 use modal2fa_core::ServiceError;
 use modal2fa_core::machine::Refusal;
+use modal2fa_core::model::RequestContext;
 use modal2fa_core::ports::ConflictKind;
-use modal2fa_core::services::NewAccount;
+use modal2fa_core::services::{InviteRequest, NewAccount};
 
 /// The modal2fa reference server.
 #[derive(Parser)]
@@ -73,6 +73,18 @@ enum UserCommand {
         /// Make the user a superuser (admin tools).
         #[arg(long)]
         superuser: bool,
+    },
+    /// Invite someone by email: creates the user (username = email) unless it exists
+    /// without a password, and emails a "set your password" link, sent at once.
+    Invite {
+        /// Email address; it becomes the username.
+        email: String,
+        /// Given name.
+        #[arg(long, default_value = "")]
+        first_name: String,
+        /// Family name.
+        #[arg(long, default_value = "")]
+        last_name: String,
     },
 }
 
@@ -151,6 +163,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("created user {} (id {})", user.username, user.id);
             Ok(())
         }
+        Command::User {
+            command:
+                UserCommand::Invite {
+                    email,
+                    first_name,
+                    last_name,
+                },
+        } => invite(&config, store().await?, email, first_name, last_name).await,
         Command::ClearFailedLogins { target } => {
             let auth = app::services(&config, store().await?).map_err(anyhow::Error::msg)?;
             let n = auth
@@ -162,6 +182,65 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `user invite`: writes the invitation to the outbox, then delivers it (a running server
+/// would too, at its next poll).
+async fn invite(
+    config: &config::Config,
+    store: modal2fa_sea_orm::SeaOrmStore,
+    email: String,
+    first_name: String,
+    last_name: String,
+) -> anyhow::Result<()> {
+    let public_url = config.public_url().context(
+        "public_url is not set: invitation links need the site's public URL (e.g. https://app.example.com)",
+    )?;
+    let auth = app::services(config, store).map_err(anyhow::Error::msg)?;
+    let web = modal2fa_actix::WebSettings {
+        public_url: Some(public_url),
+        ..modal2fa_actix::WebSettings::default()
+    };
+    let base = web
+        .link_base("auth:invitation")
+        .context("no invitation route")?;
+    let ctx = RequestContext::new(std::net::Ipv4Addr::LOCALHOST.into(), "modal2fa-cli", "");
+    let request = InviteRequest {
+        email,
+        first_name,
+        last_name,
+    };
+    let user = auth
+        .account
+        .send_invitation(request, &base, Some("(command line)"), &ctx)
+        .await
+        .map_err(command_error)?;
+    let sent = auth.outbox.deliver_all_due().await.map_err(command_error)?;
+    let transport = config.mail.transport_kind(config.insecure_http_development);
+    if transport == config::mail::TransportKind::None {
+        println!(
+            "invited {} (id {}), but mail.transport is \"none\": no email was sent",
+            user.username, user.id
+        );
+    } else if sent.failed > 0 {
+        anyhow::bail!(
+            "created {} (id {}), but the mail server refused the invitation (the log above says why); \
+             fix the mail settings and run `user invite` again",
+            user.username,
+            user.id
+        );
+    } else if sent.sent > 0 {
+        println!(
+            "invited {} (id {}): the invitation was sent",
+            user.username, user.id
+        );
+    } else {
+        println!(
+            "invited {} (id {}): the invitation waits in the outbox (sending failed; a running server retries it)",
+            user.username, user.id
+        );
+    }
+    Ok(())
 }
 
 /// The command line's wording of a service error: what the operator can act on, in a

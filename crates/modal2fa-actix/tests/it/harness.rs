@@ -124,12 +124,14 @@ macro_rules! browser {
             ports.trusted_devices = s.clone();
             ports.lockout = s.clone();
             ports.sessions = s.clone();
+            ports.outbox = s.clone();
             ports.audit = s;
         }
         let auth = $crate::harness::services(ports, Arc::new($policy), $proxies).await;
         let web = modal2fa_actix::Modal2faWeb::builder(auth)
             .settings(modal2fa_actix::WebSettings {
                 secure_cookies: $secure,
+                public_url: Some("http://localhost:8080".into()),
                 ..modal2fa_actix::WebSettings::default()
             })
             .build()
@@ -211,6 +213,20 @@ where
     pub fn new(mut client: TestClient<S>, mem: Arc<MemoryPorts>) -> Self {
         client.set_htmx(true);
         Self { client, mem }
+    }
+
+    /// Delivers the outbox as the server's sender would (the same server secret opens
+    /// it), then returns every notification sent so far.
+    pub async fn mail(&self) -> Vec<modal2fa_core::ports::Notification> {
+        let secret = ServerSecret::new(vec![4; 32]).unwrap();
+        let sender = Modal2fa::new(
+            self.mem.ports.clone(),
+            Arc::new(DefaultPolicy),
+            settings(0),
+            &secret,
+        );
+        sender.outbox.deliver_all_due().await.unwrap();
+        self.mem.notifier.sent()
     }
 
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> TestResponse {

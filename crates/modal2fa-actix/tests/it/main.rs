@@ -3,6 +3,7 @@
 
 mod csrf;
 mod customising;
+mod email_links;
 mod ended;
 mod flows;
 mod guards;

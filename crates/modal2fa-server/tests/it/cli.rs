@@ -1,23 +1,23 @@
-//! The `modal2fa` binary end to end: configuration errors, migrate, user create with the
+//! The command line end to end: configuration errors, migrate, user create with the
 //! password on standard input and nothing but its result printed, clear-failed-logins,
 //! and serve.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
-struct Dir(PathBuf);
+pub(crate) struct Dir(pub(crate) PathBuf);
 
 impl Dir {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let p = std::env::temp_dir().join(format!("modal2fa-cli-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         Self(p)
     }
 
-    fn config(&self, extra: &str) -> PathBuf {
+    pub(crate) fn config(&self, extra: &str) -> PathBuf {
         let path = self.0.join("modal2fa.toml");
         std::fs::write(
             &path,
@@ -43,7 +43,7 @@ fn modal2fa(config: &PathBuf, args: &[&str], stdin: &str) -> (i32, String, Strin
 }
 
 /// Runs the binary with `env` added to an environment without log filters.
-fn modal2fa_with_env(
+pub(crate) fn modal2fa_with_env(
     config: &PathBuf,
     args: &[&str],
     stdin: &str,
@@ -191,7 +191,9 @@ fn users_are_created_with_the_password_from_standard_input_and_lockouts_cleared(
 
 /// Starts `serve` with `cfg`, GETs each of `paths` over plain http, stops the server;
 /// the answers (status line, headers and body) and what it logged.
-fn serve_and_get(cfg: &PathBuf, paths: &[&str]) -> (Vec<String>, String) {
+/// `modal2fa serve` with `env` (and no log filter), its standard error to `stderr`, once
+/// it listens: the process and its port.
+pub(crate) fn start_serve(cfg: &PathBuf, env: &[(&str, &str)], stderr: Stdio) -> (Child, u16) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_modal2fa"))
         .arg("--config")
         .arg(cfg)
@@ -200,8 +202,9 @@ fn serve_and_get(cfg: &PathBuf, paths: &[&str]) -> (Vec<String>, String) {
         .env_remove("MODAL2FA_LOG")
         .env_remove("RUST_LOG")
         .env_remove("MODAL2FA_INSECURE_HTTP_DEVELOPMENT")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -215,6 +218,11 @@ fn serve_and_get(cfg: &PathBuf, paths: &[&str]) -> (Vec<String>, String) {
         .unwrap()
         .parse()
         .unwrap_or_else(|_| panic!("{line}"));
+    (child, port)
+}
+
+fn serve_and_get(cfg: &PathBuf, paths: &[&str]) -> (Vec<String>, String) {
+    let (mut child, port) = start_serve(cfg, &[], Stdio::piped());
     let answers = paths.iter().map(|p| http_get(port, p)).collect();
     child.kill().unwrap();
     let mut log = String::new();

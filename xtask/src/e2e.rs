@@ -7,6 +7,10 @@
 //! `127.0.0.1`). The tests drive Debian's headless Chromium (`$CHROMIUM`, default
 //! `/usr/bin/chromium`) with playwright-core; their output is passed through.
 //!
+//! Mail goes to `.eml` files in the temporary folder (`mail.transport = "file"`), which
+//! the tests read (`$E2E_MAIL_DIR`); they run `modal2fa user invite` themselves
+//! (`$E2E_MODAL2FA`, `$E2E_CONFIG`).
+//!
 //! Screenshots of every modal go to `target/e2e/screenshots/` (`$E2E_SCREENSHOT_DIR`
 //! overrides) and the server's log to `target/e2e/server.log`. The server is stopped and
 //! the temporary folder removed however the tests end.
@@ -28,6 +32,7 @@ const USERS: &[(&str, &str)] = &[
     ("carol", "Carol"),
     ("dave", "Dave"),
     ("erin", "Erin"),
+    ("frank", "Frank"),
 ];
 
 /// How long the server may take to print its address.
@@ -70,7 +75,12 @@ pub fn run() -> Result<(), String> {
         let base_url = format!("http://localhost:{port}");
         println!("e2e: modal2fa serves {base_url} (log: {})", log.display());
         install_packages(&suite)?;
-        let status = run_tests(&suite, &base_url, &chromium, &screenshots);
+        let mail = MailSetup {
+            dir: tmp.0.join("mail"),
+            server: server.clone(),
+            config: config.clone(),
+        };
+        let status = run_tests(&suite, &base_url, &chromium, &screenshots, &mail);
         drop(running);
         let status = status?;
         if status.success() {
@@ -182,12 +192,19 @@ fn write_config(dir: &Path) -> Result<PathBuf, String> {
          secret_file = {}\n\
          insecure_http_development = true\n\
          demo = true\n\
+         public_url = \"http://localhost:{port}\"\n\
          [webauthn]\n\
          origin = \"http://localhost:{port}\"\n\
-         user_verification = \"preferred\"\n",
+         user_verification = \"preferred\"\n\
+         [mail]\n\
+         transport = \"file\"\n\
+         file_dir = {}\n",
         toml_string(&format!("sqlite://{dir_text}/e2e.sqlite?mode=rwc")),
         toml_string(&format!("{dir_text}/secret")),
+        toml_string(&format!("{dir_text}/mail")),
     );
+    let mail = dir.join("mail");
+    fs::create_dir_all(&mail).map_err(|e| format!("cannot create {}: {e}", mail.display()))?;
     let path = dir.join("modal2fa.toml");
     fs::write(&path, config).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)
@@ -335,11 +352,20 @@ fn install_packages(suite: &Path) -> Result<(), String> {
     }
 }
 
+/// What the mail tests need: the folder the server writes `.eml` files to, and the
+/// server's executable and configuration (to run `user invite`).
+struct MailSetup {
+    dir: PathBuf,
+    server: PathBuf,
+    config: PathBuf,
+}
+
 fn run_tests(
     suite: &Path,
     base_url: &str,
     chromium: &Path,
     screenshots: &Path,
+    mail: &MailSetup,
 ) -> Result<ExitStatus, String> {
     println!("e2e: node --test in {}", suite.display());
     Command::new("node")
@@ -348,6 +374,9 @@ fn run_tests(
         .env("E2E_BASE_URL", base_url)
         .env("CHROMIUM", chromium)
         .env("E2E_SCREENSHOT_DIR", screenshots)
+        .env("E2E_MAIL_DIR", &mail.dir)
+        .env("E2E_MODAL2FA", &mail.server)
+        .env("E2E_CONFIG", &mail.config)
         .status()
         .map_err(|e| format!("cannot run node: {e}"))
 }

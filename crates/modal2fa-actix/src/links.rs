@@ -110,10 +110,14 @@ pub(crate) struct NewPasswordForm {
 }
 
 /// The new password typed twice alike, or the form again saying they differ.
-fn chosen(flow: &Flow, name: &str, form: NewPasswordForm) -> Result<SecretString, HttpResponse> {
+fn chosen(
+    flow: &Flow,
+    name: &str,
+    form: NewPasswordForm,
+) -> Result<SecretString, Box<HttpResponse>> {
     if form.new_password != form.new_password2 {
         let differ = vec![copy::PASSWORDS_DIFFER.into()];
-        return Err(new_password_modal(flow, name, None, differ));
+        return Err(Box::new(new_password_modal(flow, name, None, differ)));
     }
     Ok(form.new_password.into())
 }
@@ -136,7 +140,7 @@ pub(crate) async fn reset_post(
     let name = "password_reset_confirm";
     let new = match chosen(&flow, name, form) {
         Ok(new) => new,
-        Err(again) => return Ok(again),
+        Err(again) => return Ok(*again),
     };
     let done = flow
         .auth()
@@ -162,7 +166,7 @@ pub(crate) async fn invitation_post(
     let name = "invitation";
     let new = match chosen(&flow, name, form) {
         Ok(new) => new,
-        Err(again) => return Ok(again),
+        Err(again) => return Ok(*again),
     };
     let accepted = flow
         .auth()

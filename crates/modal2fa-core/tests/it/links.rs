@@ -289,3 +289,24 @@ async fn a_failing_mailer_never_undoes_a_change() {
         }
     );
 }
+
+#[tokio::test]
+async fn a_reset_never_skips_the_second_factor_on_the_next_sign_in() {
+    let w = world();
+    let (_, _secret) = w.enrolled("alice").await;
+    w.auth
+        .account
+        .request_password_reset("alice@example.com", "https://x/reset/", &ctx())
+        .await
+        .unwrap();
+    let token = reset_link(&w).await;
+    w.auth
+        .account
+        .reset_password(&token, &"a brand new secret".into(), &ctx())
+        .await
+        .unwrap();
+    let r = w
+        .password(&LoginState::Anonymous, "alice", "a brand new secret", None)
+        .await;
+    assert_eq!(r.outcome, Outcome::SecondFactorRequired { setup: false });
+}

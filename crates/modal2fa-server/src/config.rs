@@ -495,11 +495,7 @@ impl Config {
         if let Err(why) = self.webauthn.relying_party(&self.site_name) {
             return Err(("webauthn.origin", why));
         }
-        if let Some(url) = &self.public_url {
-            mail::check_public_url(url).map_err(|why| ("public_url", why))?;
-        }
-        self.mail
-            .mail_config(self.insecure_http_development, &self.site_name, "")?;
+        self.validate_mail()?;
         let lockout = &self.lockout;
         if lockout.max_lockout_seconds.get() < lockout.lockout_seconds.get() {
             let why = "must not be below lockout.lockout_seconds".to_owned();
@@ -552,13 +548,6 @@ impl Config {
     /// for plain-http development (`insecure_http_development`, loopback only).
     pub fn secure_cookies(&self) -> bool {
         !self.insecure_http_development
-    }
-
-    /// [`Config::public_url`], or `http://localhost:<port>` in plain-http development.
-    pub fn public_url(&self) -> Option<String> {
-        let local = self.insecure_http_development;
-        let dev = || format!("http://localhost:{}", self.listen.port());
-        self.public_url.clone().or_else(|| local.then(dev))
     }
 
     /// The core settings.

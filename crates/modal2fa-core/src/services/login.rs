@@ -201,22 +201,9 @@ impl Context {
             cookie,
         };
         let report = self.finish(t, facts, ctx).await?;
-        if let (LoginState::PendingSecondFactor(p), Some(u), Some(after)) = (
-            &report.state,
-            concerned.as_ref(),
-            self.settings.second_factor_alert_after,
-        ) && !p.setup_required
-        {
-            let key = super::outbox::second_factor_alert_key(p);
-            let at = Some(p.since + after);
-            self.notify_later(
-                u,
-                SecurityEventKind::SecondFactorNotCompleted,
-                ctx,
-                at,
-                Some(key),
-            )
-            .await;
+        if let Some(u) = concerned.as_ref() {
+            self.schedule_second_factor_alert(&report.state, u, ctx)
+                .await;
         }
         if locked_now {
             self.alert_locked(user.as_ref(), username.as_ref(), ctx)
@@ -226,24 +213,6 @@ impl Context {
             self.hold_failed_answer(started).await;
         }
         Ok(report)
-    }
-
-    /// Tells the owner that failed sign-ins just locked their account.
-    async fn alert_locked(
-        &self,
-        loaded: Option<&User>,
-        name: Option<&Username>,
-        ctx: &RequestContext,
-    ) -> ServiceResult<()> {
-        let owner = match (loaded, name) {
-            (Some(u), _) => Some(u.clone()),
-            (None, Some(name)) => self.account_named(name).await?,
-            (None, None) => None,
-        };
-        if let Some(u) = owner.filter(|u| u.is_active) {
-            self.notify(&u, SecurityEventKind::AccountLocked, ctx).await;
-        }
-        Ok(())
     }
 
     /// The facts about a correct password that the machine decides on.
@@ -308,7 +277,7 @@ impl Context {
     /// model's rules) is an account that cannot sign in: the attempt fails as for an
     /// unknown name — same answer, same counters — and the log names the row, so the
     /// operator can mend it; the request does not fail.
-    async fn account_named(&self, name: &Username) -> ServiceResult<Option<User>> {
+    pub(super) async fn account_named(&self, name: &Username) -> ServiceResult<Option<User>> {
         match self.ports.users.find_by_username(name).await {
             Ok(user) => Ok(user),
             Err(PortError::Unreadable { row, problem }) => {

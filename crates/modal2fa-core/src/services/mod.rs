@@ -69,12 +69,12 @@ use crate::crypto::SecretBox;
 use crate::error::{ServiceError, ServiceResult};
 use crate::lockout::{self, LockStatus, LockoutEntry, LockoutKey};
 use crate::machine::{Effect, LoginState, SignedIn, Transition};
-use crate::model::{AuditEvent, AuditKind, RequestContext, SecurityEventKind, User, UserId};
+use crate::model::{AuditEvent, AuditKind, RequestContext, User, UserId};
 use crate::password::{PasswordCheck, PasswordHasher};
 use crate::policy::AuthPolicy;
 use crate::ports::{
-    AuditLog, Clock, Delay, FactorStore, HashPool, LockoutStore, Notification, Notifier, Outbox,
-    Recipient, SecretGenerator, SessionStore, TrustedDeviceStore, UserStore, run_hashing,
+    AuditLog, Clock, Delay, FactorStore, HashPool, LockoutStore, Notifier, Outbox, SecretGenerator,
+    SessionStore, TrustedDeviceStore, UserStore, run_hashing,
 };
 use crate::secret::{KeyPurpose, Keys, SecretString, ServerSecret, WebKeys};
 use crate::settings::Settings;
@@ -520,38 +520,6 @@ impl Context {
         if let Err(e) = self.ports.audit.record(event).await {
             tracing::error!(error = %e, ?kind, "writing an audit event failed");
         }
-    }
-
-    /// Tells the owner (through the outbox); a failure is logged and never undoes the change.
-    pub async fn notify(&self, user: &User, kind: SecurityEventKind, ctx: &RequestContext) {
-        self.notify_later(user, kind, ctx, None, None).await;
-    }
-
-    /// [`Context::notify`], sent at `send_after` unless withdrawn under `cancel_key`
-    /// before then.
-    pub async fn notify_later(
-        &self,
-        user: &User,
-        kind: SecurityEventKind,
-        ctx: &RequestContext,
-        send_after: Option<OffsetDateTime>,
-        cancel_key: Option<String>,
-    ) {
-        if !self.policy.notify_security_change(user, kind) {
-            return;
-        }
-        let Some(to) = Recipient::of(user) else {
-            tracing::info!(user = %user.id, ?kind, "a security notification is due, but the account has no address");
-            return;
-        };
-        let n = Notification::SecurityChange {
-            to,
-            kind,
-            at: self.now(),
-            ip: Some(ctx.ip),
-            user_agent: ctx.user_agent.clone(),
-        };
-        self.enqueue(&n, send_after, cancel_key).await;
     }
 
     /// Applies a transition's effects, in order, as emitted. `view` is what the lock check

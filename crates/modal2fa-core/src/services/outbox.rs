@@ -38,7 +38,8 @@ use time::OffsetDateTime;
 use super::Context;
 use crate::crypto::{Sealed, random_token};
 use crate::error::ServiceResult;
-use crate::model::SecurityEventKind;
+use crate::machine::LoginState;
+use crate::model::{RequestContext, SecurityEventKind, User, Username};
 use crate::ports::{NewOutboxMessage, Notification, OutboxMessage, OutboxOutcome, Recipient};
 use crate::secret::SecretString;
 
@@ -250,6 +251,76 @@ impl OutboxService {
 }
 
 impl Context {
+    /// Tells the owner (through the outbox); a failure is logged and never undoes the change.
+    pub async fn notify(&self, user: &User, kind: SecurityEventKind, ctx: &RequestContext) {
+        self.notify_later(user, kind, ctx, None, None).await;
+    }
+
+    /// [`Context::notify`], sent at `send_after` unless withdrawn under `cancel_key`
+    /// before then.
+    pub async fn notify_later(
+        &self,
+        user: &User,
+        kind: SecurityEventKind,
+        ctx: &RequestContext,
+        send_after: Option<OffsetDateTime>,
+        cancel_key: Option<String>,
+    ) {
+        if !self.policy.notify_security_change(user, kind) {
+            return;
+        }
+        let Some(to) = Recipient::of(user) else {
+            tracing::info!(user = %user.id, ?kind, "a security notification is due, but the account has no address");
+            return;
+        };
+        let n = Notification::SecurityChange {
+            to,
+            kind,
+            at: self.now(),
+            ip: Some(ctx.ip),
+            user_agent: ctx.user_agent.clone(),
+        };
+        self.enqueue(&n, send_after, cancel_key).await;
+    }
+
+    /// Tells the owner that failed sign-ins just locked their account.
+    pub(crate) async fn alert_locked(
+        &self,
+        loaded: Option<&User>,
+        name: Option<&Username>,
+        ctx: &RequestContext,
+    ) -> ServiceResult<()> {
+        let owner = match (loaded, name) {
+            (Some(u), _) => Some(u.clone()),
+            (None, Some(name)) => self.account_named(name).await?,
+            (None, None) => None,
+        };
+        if let Some(u) = owner.filter(|u| u.is_active) {
+            self.notify(&u, SecurityEventKind::AccountLocked, ctx).await;
+        }
+        Ok(())
+    }
+
+    /// After a password step that left `state` waiting for the second factor (not a
+    /// first-time set-up): the "second step not completed" alert, due
+    /// `Settings::second_factor_alert_after` after the password, withdrawn by the second
+    /// factor (see `factor_step`).
+    pub(crate) async fn schedule_second_factor_alert(
+        &self,
+        state: &LoginState,
+        user: &User,
+        ctx: &RequestContext,
+    ) {
+        if let (LoginState::PendingSecondFactor(p), Some(after)) =
+            (state, self.settings.second_factor_alert_after)
+            && !p.setup_required
+        {
+            let (at, key) = (Some(p.since + after), second_factor_alert_key(p));
+            let kind = SecurityEventKind::SecondFactorNotCompleted;
+            self.notify_later(user, kind, ctx, at, Some(key)).await;
+        }
+    }
+
     /// Writes `n` to the outbox, to go out at `send_after` (now when `None`), withdrawable
     /// under `cancel_key`. A failure is logged and never undoes the change it announces.
     pub(crate) async fn enqueue(

@@ -194,6 +194,26 @@ impl MailSection {
     }
 }
 
+impl super::Config {
+    /// [`Config::public_url`](super::Config::public_url), or `http://localhost:<port>` in
+    /// plain-http development.
+    pub fn public_url(&self) -> Option<String> {
+        let local = self.insecure_http_development;
+        let dev = || format!("http://localhost:{}", self.listen.port());
+        self.public_url.clone().or_else(|| local.then(dev))
+    }
+
+    /// `public_url` and `[mail]` checked; the error names the key.
+    pub(super) fn validate_mail(&self) -> Result<(), (&'static str, String)> {
+        if let Some(url) = &self.public_url {
+            check_public_url(url).map_err(|why| ("public_url", why))?;
+        }
+        self.mail
+            .mail_config(self.insecure_http_development, &self.site_name, "")
+            .map(|_| ())
+    }
+}
+
 /// `public_url`: `https://host[:port]` (plain `http://` only for localhost), no path.
 pub fn check_public_url(url: &str) -> Result<(), String> {
     let (scheme, rest) = url

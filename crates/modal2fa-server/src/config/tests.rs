@@ -388,3 +388,27 @@ fn passkeys_are_configured_by_their_origin_and_a_bad_one_stops_start_up_naming_t
     let err = error("", &[("MODAL2FA_WEBAUTHN__ORIGIN", "http://example.com")]);
     assert!(err.contains("webauthn.origin"), "{err}");
 }
+
+#[test]
+fn a_public_url_or_mail_section_that_cannot_work_stops_start_up_naming_the_key() {
+    for (text, key) in [
+        ("public_url = \"http://app.example.com\"", "public_url"),
+        (
+            "public_url = \"https://app.example.com/auth\"",
+            "public_url",
+        ),
+        ("public_url = \"app.example.com\"", "public_url"),
+        ("[mail]\ntransport = \"smtp\"", "mail.smtp.host"),
+        ("[mail]\ntransport = \"file\"", "mail.file_dir"),
+        ("[mail]\ntransport = \"pigeon\"", "mail.transport"),
+    ] {
+        let err = error(text, &[]);
+        assert!(err.contains(key), "{text}: {err}");
+    }
+    for ok in [
+        "public_url = \"https://app.example.com\"",
+        "public_url = \"http://localhost:8080\"",
+    ] {
+        load_with(ok, &[]).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+}
